@@ -1,0 +1,4 @@
+"""Corpus side of the system: documents, chunks, embeddings and the on-disk index.
+
+Knows nothing of readers or HTTP (see DESIGN in README): `qa` and `eval` depend on it, never the reverse.
+"""

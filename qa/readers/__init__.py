@@ -1,0 +1,1 @@
+"""Extractive readers behind one protocol (see `base.Reader`)."""

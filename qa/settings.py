@@ -1,0 +1,109 @@
+"""All runtime settings in one place: defaults < settings file < environment (QA_*) < CLI flags.
+
+Settings are read at the edges (CLI, service start-up) and handed to components as plain arguments, so the
+library itself never reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import TypeVar
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from index.chunking import ChunkingConfig
+from index.dense import DenseIndexType
+from index.embedder import BUNDLED_MODEL
+from index.retriever import FusionConfig, RetrievalMode
+from index.store import IndexConfig
+from qa.readers.base import ReaderKind
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUILTIN_CORPUS = PACKAGE_DIR / "data" / "abstracts.jsonl"
+
+E = TypeVar("E", bound=StrEnum)
+
+
+def parse_enum(enum_cls: type[E], value: str | E, what: str) -> E:
+    """Enum lookup whose error lists the valid choices."""
+    try:
+        return enum_cls(value)
+    except ValueError:
+        choices = ", ".join(e.value for e in enum_cls)
+        raise ValueError(f"unknown {what} {value!r}; choose one of: {choices}") from None
+
+
+def offline_by_default() -> None:
+    """Without this, a hub id retries for over a minute before failing on a machine with no internet."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="QA_",
+        env_file=".env",
+        extra="ignore",
+        toml_file=os.environ.get("QA_SETTINGS_FILE", "qa.toml"),
+        protected_namespaces=(),
+    )
+
+    corpus_path: Path = Field(BUILTIN_CORPUS, description="Corpus to index (JSONL, PubMed XML or a .txt folder).")
+    index_dir: Path = Field(Path("var/index"), description="Where the index lives.")
+    embedding_model: str = Field(
+        BUNDLED_MODEL, description="sentence-transformers folder, hub id or the bundled alias."
+    )
+    embedding_batch_size: int = Field(32, ge=1, le=1024)
+    chunk_max_tokens: int = Field(128, ge=8, le=512)
+    chunk_overlap_sentences: int = Field(1, ge=0, le=10)
+    dense_index: DenseIndexType = DenseIndexType.FLAT
+    bm25_k1: float = Field(1.2, gt=0)
+    bm25_b: float = Field(0.75, ge=0, le=1)
+
+    retriever: RetrievalMode = RetrievalMode.HYBRID
+    rrf_k: float = Field(60.0, gt=0)
+    dense_weight: float = Field(1.0, ge=0)
+    lexical_weight: float = Field(1.0, ge=0)
+    fusion_candidates: int = Field(50, ge=1)
+    top_k: int = Field(5, ge=1, le=50)
+
+    reader: ReaderKind = ReaderKind.HEURISTIC
+    reader_model: str | None = Field(
+        None, description="Extractive QA checkpoint (folder or hub id) for the transformers reader."
+    )
+    max_answers: int = Field(3, ge=1, le=20)
+    min_answer_score: float = Field(0.35, ge=0, le=1, description="Abstain when no answer scores at least this.")
+    max_answer_tokens: int = Field(30, ge=1, le=200)
+    faiss_threads: int = Field(1, ge=1, description="OpenMP threads for FAISS; 1 is fastest for single queries.")
+    question_max_chars: int = Field(2000, ge=1)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            TomlConfigSettingsSource(settings_cls),
+            file_secret_settings,
+        )
+
+    def index_config(self) -> IndexConfig:
+        return IndexConfig(
+            chunking=ChunkingConfig(self.chunk_max_tokens, self.chunk_overlap_sentences),
+            dense_type=self.dense_index,
+            bm25_k1=self.bm25_k1,
+            bm25_b=self.bm25_b,
+        )
+
+    def fusion_config(self) -> FusionConfig:
+        return FusionConfig(self.rrf_k, self.dense_weight, self.lexical_weight, self.fusion_candidates)
