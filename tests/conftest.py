@@ -1,0 +1,48 @@
+"""Shared fixtures. Model-loading fixtures are session-scoped: the embedder loads once per test run."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from index.documents import Document  # noqa: E402
+from index.embedder import Embedder  # noqa: E402
+from index.ingest import load_corpus  # noqa: E402
+from qa.settings import BUILTIN_CORPUS, Settings  # noqa: E402
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture(scope="session")
+def demo_documents() -> list[Document]:
+    return load_corpus(BUILTIN_CORPUS).documents
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    emb = Embedder()
+    emb.warm_up()
+    return emb
+
+
+@pytest.fixture(scope="session")
+def demo_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """Settings for the built-in corpus with a fresh index directory (built by `demo_pipeline`)."""
+    return Settings(index_dir=tmp_path_factory.mktemp("demo-index"), _env_file=None)
+
+
+@pytest.fixture(scope="session")
+def demo_pipeline(demo_settings: Settings, embedder: Embedder):
+    """The default pipeline over the built-in corpus, index built once for the whole session."""
+    from qa.pipeline import QAPipeline
+
+    pipeline = QAPipeline(demo_settings)
+    pipeline.embedder = embedder  # share the session's loaded model
+    pipeline.warm_up(build_if_missing=True)
+    return pipeline
