@@ -16,6 +16,8 @@ from index.errors import IndexCorruptError
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(STOPWORDS_EN)
+# British -ise/-isation spellings fold onto -ize ("randomised" == "randomized"); applied to queries and documents alike.
+_BRITISH = re.compile(r"(?<=\w{3})is(e|ed|es|ing|ation|ations)$")
 
 
 @lru_cache(maxsize=1)
@@ -25,7 +27,9 @@ def _stemmer() -> Stemmer.Stemmer:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens without stopwords or lone letters, Snowball-stemmed; digits are kept."""
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in _STOP and (len(w) > 1 or w.isdigit())]
+    words = [
+        _BRITISH.sub(r"iz\1", w) for w in _TOKEN.findall(text.lower()) if w not in _STOP and (len(w) > 1 or w.isdigit())
+    ]
     return _stemmer().stemWords(words)
 
 

@@ -31,7 +31,7 @@ from index.manifest import FORMAT_VERSION, MANIFEST_NAME, CorpusInfo, Manifest, 
 
 CURRENT_NAME = "CURRENT"
 VERSIONS_DIR = "versions"
-LEXICAL_TOKENIZER = "word-stopwords-snowball-en/1"
+LEXICAL_TOKENIZER = "word-stopwords-ize-snowball-en/2"
 KEEP_VERSIONS = 2
 
 
@@ -62,8 +62,19 @@ class CorpusIndex:
     dense: faiss.Index
     lexical: LexicalIndex
 
+    _by_doc: dict[str, list[Chunk]] = field(default_factory=dict, init=False, repr=False)
+
     def document(self, doc_id: str) -> Document | None:
         return self.documents.get(doc_id)
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        """A document's chunks in reading order."""
+        if not self._by_doc:
+            by_doc: dict[str, list[Chunk]] = {}
+            for c in self.chunks:
+                by_doc.setdefault(c.doc_id, []).append(c)
+            self._by_doc = by_doc
+        return self._by_doc.get(doc_id, [])
 
 
 def embedding_text(doc: Document, chunk: Chunk) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import faiss
@@ -129,6 +129,34 @@ class QAPipeline:
                 self._readers[kind] = reader
             return self._readers[kind]
 
+    def expand_passages(self, passages: Sequence[RetrievedPassage]) -> list[RetrievedPassage]:
+        """Read the whole of each short top document, not only its retrieved chunks.
+
+        An abstract is one argument: the number asked for often sits one sentence away from the words that
+        retrieval matched. Long documents (full papers) keep only their retrieved chunks.
+        """
+        n_docs = self.settings.expand_documents
+        if n_docs <= 0 or not passages:
+            return list(passages)
+        best: dict[str, RetrievedPassage] = {}
+        for p in passages:
+            if p.chunk.doc_id not in best:
+                best[p.chunk.doc_id] = p
+        out: list[RetrievedPassage] = []
+        seen: set[str] = set()
+        for rank, (doc_id, top) in enumerate(best.items()):
+            doc = self.index.documents.get(doc_id)
+            if rank < n_docs and doc is not None and len(doc.text) <= self.settings.expand_max_chars:
+                for chunk in self.index.chunks_of(doc_id):
+                    if chunk.id not in seen:
+                        seen.add(chunk.id)
+                        out.append(replace(top, chunk=chunk))
+        for p in passages:
+            if p.chunk.id not in seen:
+                seen.add(p.chunk.id)
+                out.append(p)
+        return out
+
     def read(
         self,
         question: str,
@@ -139,7 +167,9 @@ class QAPipeline:
     ) -> list[Answer]:
         """Read given passages (the oracle-retrieval path of the evaluation uses this directly)."""
         n = max_answers or self.settings.max_answers
-        candidates = self.reader(reader or self.settings.reader).run(question, passages, self.index.documents, n * 4)
+        candidates = self.reader(reader or self.settings.reader).run(
+            question, self.expand_passages(passages), self.index.documents, n * 4
+        )
         threshold = self.settings.min_answer_score if min_score is None else min_score
         return rank_answers(candidates, n, threshold)
 

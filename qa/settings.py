@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     reader_model: str | None = Field(
         None, description="Extractive QA checkpoint (folder or hub id) for the transformers reader."
     )
+    expand_documents: int = Field(3, ge=0, le=20, description="Read whole top documents (when short), not just chunks.")
+    expand_max_chars: int = Field(6000, ge=0, description="Documents longer than this are read chunk by chunk only.")
     max_answers: int = Field(3, ge=1, le=20)
     min_answer_score: float = Field(0.35, ge=0, le=1, description="Abstain when no answer scores at least this.")
     max_answer_tokens: int = Field(30, ge=1, le=200)

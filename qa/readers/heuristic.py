@@ -1,29 +1,576 @@
-"""Placeholder: replaced by the full answer-type reader."""
+"""An extractive reader that needs no QA-trained weights.
+
+It reads the way a careful person skims an abstract: decide what kind of answer the question wants (a
+percentage, a duration, a dose, a named thing, a list...), collect the spans of that kind in the retrieved
+sentences, and prefer the span that sits closest to the question's rarest words, in the same clause, outside
+confidence intervals and p-values, and that does not merely repeat the question.
+
+Every rule reads punctuation, numbers, units and word classes; none names a drug, trial or document.
+Scores are in [0, 1]: a weighted sum of evidence terms times shape factors, so a threshold can abstain.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from index.documents import Document
 from index.embedder import Embedder
 from index.lexical import tokenize
 from index.retriever import RetrievedPassage
 from index.sentences import split_sentences
+from qa.abbreviations import find_abbreviations
 from qa.answers import Answer, make_answer
+from qa.english import FUNCTION_WORDS, PHRASE_BREAKERS
+from qa.question import AnswerType, QuestionAnalysis, analyse
 
-_NUM = re.compile(r"\d+(?:\.\d+)?\s?(?:%|months?|mg)?")
+_TOKEN = re.compile(r"\w+(?:[-/'.]\w+)*%?|[^\w\s]")
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
+_NUM = r"(?<![\w.])\d+(?:,\d{3})*(?:\.\d+)?"
+_RANGE = rf"{_NUM}(?:\s?(?:-|–|to)\s?\d+(?:\.\d+)?)?"
+_TIME_UNIT = r"(?:months?|mo|years?|yrs?|weeks?|wks?|days?|hours?|hrs?)"
+_DOSE_UNIT = r"(?:mg|g|µg|μg|mcg|ng|mL|ml|IU|U|mmol|Gy|mg/kg|mg/m2|mg/m²)"
+_NUMBER_WORDS = (
+    "one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|"
+    "eighty|ninety|hundred"
+)
+_FRACTION = (
+    r"\b(?:(?:one|two|three|four|a)[- ])?(?:half|halves|third|thirds|quarter|quarters|fourth|fifth|sixth|"
+    r"seventh|eighth|ninth|tenth|tenths|hundredth)\b"
+)
+
+# Candidate classes: (name, pattern). Order matters only for readability; every match is a candidate.
+_NUMERIC_PATTERNS: list[tuple[str, re.Pattern[str]]] = [
+    ("percent", re.compile(rf"{_NUM}\s?%")),
+    ("fraction", re.compile(_FRACTION, re.IGNORECASE)),
+    ("duration_cmp", re.compile(rf"{_NUM}\s?(?:v|vs\.?|versus)\s?{_NUM}\s?{_TIME_UNIT}\b")),
+    ("duration", re.compile(rf"{_RANGE}\s?{_TIME_UNIT}\b")),
+    ("dose", re.compile(rf"{_RANGE}\s?{_DOSE_UNIT}(?:/(?:kg|m2|m²|day|d|dose))?(?![\w%])")),
+    (
+        "date",
+        re.compile(
+            rf"\b\d{{1,2}} (?:{_MONTHS}) \d{{4}}\b|\b(?:{_MONTHS}) \d{{1,2}}, \d{{4}}\b|\b(?:{_MONTHS}) \d{{4}}\b"
+        ),
+    ),
+    ("year", re.compile(r"(?<![\w.-])(?:19|20)\d{2}(?![\w%.-])")),
+    ("integer", re.compile(r"(?<![\w.,/:-])\d+(?:,\d{3})*(?![\w%.,/:-]|\.\d|,\d)")),
+    # Spelled-out counts ("Eighty patients"); a bare "one" is far more often a pronoun than a count.
+    ("integer_word", re.compile(rf"\b(?!one\b)(?:{_NUMBER_WORDS})(?:[- ](?:{_NUMBER_WORDS}))?\b", re.IGNORECASE)),
+    ("decimal", re.compile(r"(?<![\w.,/-])\d+\.\d+(?![\w%]|\.\d)")),
+]
+
+# How well a candidate class fits an expected answer type (absent = does not fit).
+_FIT: dict[AnswerType, dict[str, float]] = {
+    AnswerType.PERCENT: {"percent": 1.0, "fraction": 0.9, "decimal": 0.3},
+    AnswerType.DURATION: {"duration": 1.0, "duration_cmp": 0.95, "decimal": 0.35, "integer": 0.2},
+    AnswerType.DOSE: {"dose": 1.0, "decimal": 0.2, "integer": 0.15},
+    AnswerType.DATE: {"date": 1.0, "year": 0.6},
+    AnswerType.YEAR: {"year": 1.0, "date": 0.6},
+    AnswerType.COUNT: {"integer": 1.0, "integer_word": 0.8, "year": 0.2, "decimal": 0.1},
+    AnswerType.RATIO: {"decimal": 1.0, "integer": 0.3, "percent": 0.2},
+    AnswerType.NUMBER: {
+        "decimal": 0.8,
+        "integer": 0.8,
+        "percent": 0.8,
+        "duration": 0.8,
+        "dose": 0.8,
+        "duration_cmp": 0.7,
+    },
+}
+_PHRASE_FIT: dict[AnswerType, dict[str, float]] = {
+    AnswerType.LIST: {"list": 1.0, "phrase": 0.55},
+    AnswerType.ENTITY: {"phrase": 1.0, "list": 0.45},
+    AnswerType.DESCRIPTION: {"phrase": 1.0, "list": 0.5},
+    AnswerType.EXPANSION: {"expansion": 1.0},
+}
+_ARTICLES = frozenset({"the", "a", "an"})
+_SEPARATORS = frozenset({",", ";", ":"})
+_INTERVAL_WORDS = frozenset({"ci", "interval", "iqr", "range", "interquartile"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderWeights:
+    """Evidence weights (sum to 1) and the distance scale; chosen on dev data, see README."""
+
+    proximity: float = 0.45
+    sentence: float = 0.2
+    document: float = 0.25
+    dense: float = 0.1
+    distance_scale: float = 5.0
+
+
+@dataclass(slots=True)
+class _Sentence:
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    starts: list[int]
+    ends: list[int]
+    words: list[str]
+    stems: list[frozenset[str]]
+    cost_outer: list[int]  # prefix sums: tokens outside brackets, separators count 3
+    cost_all: list[int]  # prefix sums over every token
+    group: list[int]  # bracket/appositive group per token, 0 = main clause
+
+
+@dataclass(slots=True)
+class _DocProfile:
+    sentences: list[_Sentence]
+    stems: frozenset[str]
+
+
+@dataclass(slots=True)
+class _Corpus:
+    idf: dict[str, float]
+    n_docs: int
+    short_to_long: dict[str, set[frozenset[str]]]  # "OS" -> {{overall, surviv}}
+    long_to_short: list[tuple[frozenset[str], str]]
+    profiles: dict[str, _DocProfile] = field(default_factory=dict)
+
+
+def _word_stems(word: str) -> frozenset[str]:
+    return frozenset(tokenize(word))
+
+
+@lru_cache(maxsize=65536)
+def _cached_stems(word: str) -> frozenset[str]:
+    return _word_stems(word)
+
+
+def _profile_sentence(doc: Document, s: int, e: int, short_to_long: dict[str, set[frozenset[str]]]) -> _Sentence:
+    text = doc.text
+    toks = list(_TOKEN.finditer(text, s, e))
+    words = [t.group() for t in toks]
+    stems: list[frozenset[str]] = []
+    for w in words:
+        st = _cached_stems(w)
+        for part in {w, *w.split("-")}:
+            for long in short_to_long.get(part, ()):
+                st = st | long  # "OS" (or "RAI-sensitive") also stands for the words of its long form
+        stems.append(st)
+    # Brackets and appositives (", a ... ,") are asides: distance across them is not counted.
+    group = [0] * len(words)
+    depth, gid, next_gid, appos = 0, 0, 1, False
+    for i, w in enumerate(words):
+        if w in "([":
+            if depth == 0:
+                gid, next_gid = next_gid, next_gid + 1
+            depth += 1
+        if appos and depth == 0 and w in _SEPARATORS:
+            appos, gid = False, 0
+        if depth == 0 and not appos and w == "," and i + 1 < len(words) and words[i + 1].lower() in {"a", "an"}:
+            appos, gid, next_gid = True, next_gid, next_gid + 1
+            group[i] = 0
+            continue
+        group[i] = gid if (depth > 0 or appos) else 0
+        if w in ")]" and depth > 0:
+            depth -= 1
+            if depth == 0 and not appos:
+                gid = 0
+    cost_outer = [0]
+    cost_all = [0]
+    for i, w in enumerate(words):
+        sep = 3 if w in _SEPARATORS else 1
+        cost_outer.append(cost_outer[-1] + (0 if group[i] else sep))
+        cost_all.append(cost_all[-1] + sep)
+    return _Sentence(
+        doc.id,
+        s,
+        e,
+        text[s:e],
+        [t.start() for t in toks],
+        [t.end() for t in toks],
+        words,
+        stems,
+        cost_outer,
+        cost_all,
+        group,
+    )
+
+
+def _distance(sent: _Sentence, i: int, j: int) -> float:
+    """Tokens between positions i and j, asides skipped unless both ends are inside the same aside."""
+    if i > j:
+        i, j = j, i
+    if sent.group[i] and sent.group[i] == sent.group[j]:
+        return sent.cost_all[j] - sent.cost_all[i + 1]
+    return sent.cost_outer[j] - sent.cost_outer[i + 1]
+
+
+@dataclass(slots=True)
+class _QuestionContext:
+    analysis: QuestionAnalysis
+    groups: list[tuple[frozenset[str], float]]
+    total_idf: float
+    keywords: set[str]
+    novelty: set[str]  # words an answer should not merely repeat (question words, long forms of its acronyms)
+    head: frozenset[str]
+    respectively: dict[tuple[int, int], float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    sent: _Sentence
+    i: int  # first token
+    j: int  # last token (inclusive)
+    kind: str
+    start: int
+    end: int
 
 
 class HeuristicReader:
+    """Answer-type-driven span extraction; see the module docstring."""
+
     name = "heuristic"
 
-    def __init__(self, embedder: Embedder, max_answer_tokens: int = 30) -> None:
+    def __init__(
+        self,
+        embedder: Embedder | None = None,
+        max_answer_tokens: int = 30,
+        weights: ReaderWeights = ReaderWeights(),
+    ) -> None:
         self.embedder = embedder
         self.max_answer_tokens = max_answer_tokens
+        self.weights = weights
+        self._corpus: _Corpus | None = None
+        self._corpus_key: tuple[int, int] | None = None
+        self._lock = threading.Lock()
 
     def warm_up(self) -> None:
-        self.embedder.warm_up()
+        """Nothing heavy: corpus statistics are computed on first use for the documents handed in."""
+
+    # ---- corpus statistics -------------------------------------------------------------------------------
+
+    def _corpus_for(self, documents: Mapping[str, Document]) -> _Corpus:
+        key = (id(documents), len(documents))
+        with self._lock:
+            if self._corpus is not None and self._corpus_key == key:
+                return self._corpus
+            df: dict[str, int] = {}
+            short_to_long: dict[str, set[frozenset[str]]] = {}
+            for doc in documents.values():
+                for st in set(tokenize(doc.text)):
+                    df[st] = df.get(st, 0) + 1
+                for ab in find_abbreviations(doc.text):
+                    long = frozenset(s for w in re.findall(r"\w+", ab.long.lower()) for s in _cached_stems(w))
+                    if long:
+                        short_to_long.setdefault(ab.short, set()).add(long)
+            n = len(documents)
+            idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
+            long_to_short = [(long, short) for short, longs in short_to_long.items() for long in longs]
+            self._corpus = _Corpus(idf, n, short_to_long, long_to_short)
+            self._corpus_key = key
+            return self._corpus
+
+    def _profile(self, corpus: _Corpus, doc: Document) -> _DocProfile:
+        prof = corpus.profiles.get(doc.id)
+        if prof is None:
+            sents = [_profile_sentence(doc, s, e, corpus.short_to_long) for s, e in split_sentences(doc.text)]
+            stems = frozenset(st for s in sents for ws in s.stems for st in ws)
+            prof = _DocProfile(sents, stems)
+            corpus.profiles[doc.id] = prof
+        return prof
+
+    def _idf(self, corpus: _Corpus, stem: str) -> float:
+        # A word the corpus never uses is as informative as the rarest one.
+        return corpus.idf.get(stem, math.log((corpus.n_docs + 1) / 0.5))
+
+    # ---- candidates --------------------------------------------------------------------------------------
+
+    def _token_range(self, sent: _Sentence, start: int, end: int) -> tuple[int, int] | None:
+        i = bisect_right(sent.starts, start) - 1
+        j = bisect_left(sent.ends, end)
+        if i < 0 or j >= len(sent.words) or sent.starts[i] != start or sent.ends[j] != end:
+            # Regex spans may start or end inside a token ("12.1 v 10.3 months"): snap to tokens if exact.
+            i2 = bisect_left(sent.starts, start)
+            j2 = bisect_right(sent.ends, end) - 1
+            if i2 < len(sent.starts) and j2 >= 0 and sent.starts[i2] == start and sent.ends[j2] == end and i2 <= j2:
+                return i2, j2
+            return None
+        return i, j
+
+    def _numeric_candidates(self, sent: _Sentence, fits: dict[str, float]) -> list[_Candidate]:
+        out: list[_Candidate] = []
+        for kind, pattern in _NUMERIC_PATTERNS:
+            if kind not in fits:
+                continue
+            for m in pattern.finditer(sent.text):
+                span = self._token_range(sent, sent.start + m.start(), sent.start + m.end())
+                if span is None:
+                    continue
+                out.append(_Candidate(sent, span[0], span[1], kind, sent.start + m.start(), sent.start + m.end()))
+        return out
+
+    def _is_content(self, word: str) -> bool:
+        lw = word.lower()
+        if not any(c.isalnum() for c in word):
+            return False
+        return lw not in FUNCTION_WORDS and lw not in PHRASE_BREAKERS
+
+    def _phrase_candidates(self, sent: _Sentence, max_len: int) -> list[_Candidate]:
+        """Noun-phrase-like runs of content words; English heads come last, so spans end at a run's end or
+        right before a word of the question's head phrase."""
+        out: list[_Candidate] = []
+        n = len(sent.words)
+        i = 0
+        while i < n:
+            if not self._is_content(sent.words[i]):
+                i += 1
+                continue
+            j = i
+            while j + 1 < n and self._is_content(sent.words[j + 1]):
+                j += 1
+            for a in range(i, j + 1):
+                for b in range(a, min(j, a + max_len - 1) + 1):
+                    out.append(_Candidate(sent, a, b, "phrase", sent.starts[a], sent.ends[b]))
+            i = j + 1
+        return out
+
+    def _list_candidates(self, sent: _Sentence) -> list[_Candidate]:
+        """Coordinations "A, B, and C" / "A and B"; several boundary choices, scored later."""
+        out: list[_Candidate] = []
+        words = sent.words
+        n = len(words)
+
+        def item_left(end: int) -> int:
+            """First token of the item that ends at `end` (a run of content words, optional article)."""
+            k = end
+            while k - 1 >= 0 and self._is_content(words[k - 1]) and end - k < 5:
+                k -= 1
+            if k - 1 >= 0 and words[k - 1].lower() in _ARTICLES:
+                k -= 1
+            return k
+
+        for c, w in enumerate(words):
+            if w.lower() not in {"and", "or"} or c == 0 or c + 1 >= n:
+                continue
+            # right item
+            r = c + 1
+            if r < n and words[r].lower() in _ARTICLES:
+                r += 1
+            if r >= n or not self._is_content(words[r]):
+                continue
+            r_end = r
+            while r_end + 1 < n and self._is_content(words[r_end + 1]) and r_end - r < 4:
+                r_end += 1
+            # left items
+            k = c - 1
+            if words[k] == ",":
+                k -= 1
+            if k < 0 or not self._is_content(words[k]):
+                continue
+            first = item_left(k)
+            if first > k:
+                continue
+            while first - 2 >= 0 and words[first - 1] == "," and self._is_content(words[first - 2]):
+                first = item_left(first - 2)
+            # boundary variants: trim the first item from the left, the last item from the right
+            for a in range(first, min(k, first + 4) + 1):
+                if words[a].lower() in _ARTICLES or not self._is_content(words[a]):
+                    continue
+                for b in range(r, r_end + 1):
+                    out.append(_Candidate(sent, a, b, "list", sent.starts[a], sent.ends[b]))
+        return out
+
+    def _expansion_candidates(self, sent: _Sentence, analysis: QuestionAnalysis) -> list[_Candidate]:
+        out: list[_Candidate] = []
+        if not analysis.acronyms:
+            return out
+        doc_text_start = sent.start
+        for ab in find_abbreviations(sent.text):
+            if ab.short in analysis.acronyms:
+                s, e = doc_text_start + ab.start, doc_text_start + ab.end
+                span = self._token_range(sent, s, e)
+                if span:
+                    out.append(_Candidate(sent, span[0], span[1], "expansion", s, e))
+        return out
+
+    # ---- scoring -----------------------------------------------------------------------------------------
+
+    def _is_named(self, sent: _Sentence, t: int) -> bool:
+        """Looks like a name or symbol: inner capitals or digits, a hyphenated form, or a capitalised word."""
+        x = sent.words[t]
+        if any(c.isupper() or c.isdigit() for c in x[1:]) or ("-" in x and any(c.isalnum() for c in x)):
+            return True
+        return x[:1].isupper() and x.lower() not in FUNCTION_WORDS
+
+    def _head_related(
+        self, cand: _Candidate, head: frozenset[str], novelty: set[str], n_content: int, named: bool
+    ) -> bool:
+        sent = cand.sent
+        # "protein kinase" yes; "2 events" or "adverse events" (the question's own phrase) no
+        modifiers = [
+            sent.words[t]
+            for t in range(cand.i, cand.j)
+            if any(c.isalpha() for c in sent.words[t]) and not (sent.stems[t] & novelty)
+        ]
+        if n_content > 1 and modifiers and _cached_stems(sent.words[cand.j]) & head:
+            return True
+        if not named:
+            return False  # "its canonical kinase targets": an adjective before the head is not an answer
+        near = [t for t in (cand.j + 1, cand.j + 2, cand.i - 1, cand.i - 2) if 0 <= t < len(sent.words)]
+        for t in near:
+            between = range(min(t, cand.i), max(t, cand.j)) if t < cand.i else range(cand.j + 1, t)
+            if sent.stems[t] & head and all(sent.words[b] in "()[]," for b in between if not (cand.i <= b <= cand.j)):
+                return True
+        return False
+
+    def _bracket_factor(
+        self, cand: _Candidate, keywords: set[str], head: frozenset[str], describes_owner: bool
+    ) -> float:
+        """A bracketed aside belongs to the word before it: "donafenib (0.2 g) or sorafenib (0.4 g)".
+
+        A name or phrase in an aside of a question word ("atezolizumab, a PD-L1 inhibitor,") restates what
+        the question already names, so it is discounted unless the question asks what something is.
+        """
+        sent = cand.sent
+        gid = sent.group[cand.i]
+        if not gid:
+            return 1.0
+        first = sent.group.index(gid)
+        owner = first - 1
+        while owner >= 0 and sent.words[owner] in _SEPARATORS:
+            owner -= 1
+        if owner >= 0 and sent.stems[owner] & keywords:
+            # "kinases (VEGFR 1-3, ...)" after the head noun lists instances: that is the answer.
+            return 0.7 if describes_owner and not (sent.stems[owner] & head) else 1.0
+        near_inside = any(
+            sent.group[t] == gid
+            and (sent.stems[t] & keywords)
+            and _distance(sent, t, cand.i if t < cand.i else cand.j) <= 4
+            for t in range(len(sent.words))
+            if not (cand.i <= t <= cand.j)
+        )
+        if near_inside:
+            return 1.0
+        last = max(t for t in range(len(sent.words)) if sent.group[t] == gid)
+        clause_final = last + 1 >= len(sent.words) or sent.words[last + 1] in {".", ";", ":"}
+        return 0.9 if clause_final else 0.75  # "... than in B (25.2 vs 13.5 months)." reports the clause's numbers
+
+    def _score(
+        self,
+        cand: _Candidate,
+        fit: float,
+        q: _QuestionContext,
+        doc_cov: float,
+        dense: float | None,
+    ) -> tuple[float, dict[str, float]]:
+        sent = cand.sent
+        w = self.weights
+        analysis = q.analysis
+        prox_sum = sent_sum = 0.0
+        for variants, idf in q.groups:
+            best = 0.0
+            found = False
+            for t, stems in enumerate(sent.stems):
+                if not (stems & variants):
+                    continue
+                found = True
+                if cand.i <= t <= cand.j:
+                    continue  # the candidate repeating a question word is not evidence for itself
+                d = _distance(sent, t, cand.i) if t < cand.i else _distance(sent, cand.j, t)
+                best = max(best, math.exp(-d / w.distance_scale))
+            if found:
+                sent_sum += idf
+            prox_sum += idf * best
+        prox = prox_sum / q.total_idf
+        sent_cov = sent_sum / q.total_idf
+        dense_term = sent_cov if dense is None else min(1.0, max(0.0, (dense - 0.2) / 0.5))
+        evidence = w.proximity * prox + w.sentence * sent_cov + w.document * doc_cov + w.dense * dense_term
+
+        shape = 1.0
+        idx = range(cand.i, cand.j + 1)
+        content = [t for t in idx if self._is_content(sent.words[t])]
+        if content:
+            repeated = sum(1 for t in content if _cached_stems(sent.words[t]) & q.novelty) / len(content)
+            shape *= 1.0 - 0.85 * repeated**2  # an answer may share a word with the question, not be it
+        if cand.kind in {"phrase", "list"}:
+            last = sent.words[cand.j].lower()
+            if (last.endswith(("ed", "ing", "ly")) and "-" not in last) or last in _ARTICLES:
+                shape *= 0.3  # phrases end in a noun
+            if q.head and (_cached_stems(sent.words[cand.i]) & q.head) and cand.i != cand.j:
+                shape *= 0.6  # "inhibitors X and Y": the head noun introduces the answer, it is not part of it
+            if cand.kind == "phrase":
+                shape *= 0.93 ** max(0, len(content) - 1)
+                if all(_cached_stems(sent.words[t]) <= q.head for t in content):
+                    shape *= 0.1  # only the head noun itself
+                named = [self._is_named(sent, t) for t in content]
+                if analysis.answer_type is AnswerType.ENTITY:
+                    if not any(named):
+                        shape *= 0.85
+                    lead = 0
+                    while lead < len(named) - 1 and not named[lead] and any(named[lead + 1 :]):
+                        lead += 1
+                    shape *= 0.85**lead  # "multicentric REFLECT": drop the lowercase modifier
+            if q.head and cand.kind == "phrase":
+                # "Which kinase ...?": the answer names a kind of kinase ("AMP-activated protein kinase"), or is a
+                # name standing next to the word ("the REFLECT trial", "kinase (AMPK)").
+                named_cand = any(self._is_named(sent, t) for t in content)
+                shape *= 1.3 if self._head_related(cand, q.head, q.novelty, len(content), named_cand) else 0.85
+        describes = cand.kind in {"phrase", "list"} and analysis.answer_type is not AnswerType.DESCRIPTION
+        shape *= self._bracket_factor(cand, q.keywords, q.head, describes_owner=describes)
+        if analysis.answer_type.numeric:
+            before = [x.lower() for x in sent.words[max(0, cand.i - 4) : cand.i]]
+            if not (q.keywords & {"ci", "interv", "rang"}) and set(before) & _INTERVAL_WORDS:
+                shape *= 0.4  # a confidence-interval bound, not the estimate
+            if "p" in before[-2:] and before[-1] in {"p", "=", "<", ">"}:
+                shape *= 0.2  # a p-value
+            if before[-1:] and before[-1] in {"v", "vs", "versus"}:
+                shape *= 0.6  # the second half of "12.1 v 10.3 months": the comparison is the better span
+            shape *= q.respectively.get((id(sent), cand.i), 1.0)
+        score = evidence * fit * min(shape, 1.0)
+        details = {"proximity": prox, "sentence": sent_cov, "document": doc_cov, "fit": fit, "shape": shape}
+        return score, details
+
+    def _respectively(
+        self, sent: _Sentence, cands: list[_Candidate], keywords: set[str], idf: dict[str, float]
+    ) -> dict[tuple[int, int], float]:
+        """Align "A was 26.6 and B 15.1 in X and Y, respectively": value k belongs to item k."""
+        words = [x.lower() for x in sent.words]
+        if "respectively" not in words:
+            return {}
+        resp = words.index("respectively")
+        out: dict[tuple[int, int], float] = {}
+        by_kind: dict[str, list[_Candidate]] = {}
+        for c in cands:
+            if not sent.group[c.i] and c.j < resp:
+                by_kind.setdefault(c.kind, []).append(c)
+        for same in by_kind.values():
+            same.sort(key=lambda c: c.i)
+            if len(same) < 2:
+                continue
+            # items: the stretch after the last value up to "respectively", split at commas and and/or
+            items: list[list[int]] = [[]]
+            for t in range(same[-1].j + 1, resp):
+                if words[t] in {",", "and", "or", ";"}:
+                    if items[-1]:
+                        items.append([])
+                    continue
+                if not sent.group[t]:
+                    items[-1].append(t)
+            items = [it for it in items if it]
+            if len(items) != len(same):
+                continue
+            item_stems = [set().union(*(sent.stems[t] for t in it)) for it in items]
+            hits = []
+            for k, st in enumerate(item_stems):
+                others = set().union(*(x for m, x in enumerate(item_stems) if m != k))
+                distinct = st - others  # "sorafenib-naive" vs "sorafenib-experienced": only "naive" tells
+                hits.append(sum(idf.get(x, 0.0) for x in distinct & keywords))
+            if max(hits) <= 0 or hits.count(max(hits)) > 1:
+                continue
+            winner = hits.index(max(hits))
+            for k, c in enumerate(same):
+                out[(id(sent), c.i)] = 1.0 if k == winner else 0.45
+        return out
+
+    # ---- run ---------------------------------------------------------------------------------------------
 
     def run(
         self,
@@ -32,18 +579,86 @@ class HeuristicReader:
         documents: Mapping[str, Document],
         max_answers: int = 5,
     ) -> list[Answer]:
-        q = set(tokenize(question))
-        out = []
+        if not passages:
+            return []
+        corpus = self._corpus_for(documents)
+        analysis = analyse(question)
+        groups = self._keyword_groups(corpus, analysis)
+        if not groups:
+            return []
+        keywords = set(analysis.keywords)
+        novelty = keywords - set(analysis.head_stems)
+        if analysis.answer_type is not AnswerType.EXPANSION:  # there the long form *is* the answer
+            for word in re.findall(r"[\w-]+", question):
+                for long in corpus.short_to_long.get(word, ()):
+                    novelty |= long - set(analysis.head_stems)
+        q = _QuestionContext(analysis, groups, sum(idf for _, idf in groups), keywords, novelty, analysis.head_stems)
+        kind = analysis.answer_type
+        fits = _FIT.get(kind, {})
+        phrase_fits = _PHRASE_FIT.get(kind, {})
+        scored: dict[tuple[str, int, int], Answer] = {}
         for p in passages:
-            doc = documents[p.chunk.doc_id]
-            for s, e in split_sentences(p.chunk.text):
-                overlap = len(q & set(tokenize(p.chunk.text[s:e]))) / max(1, len(q))
-                m = _NUM.search(p.chunk.text, s, e)
-                if m:
-                    a, b = p.chunk.start + m.start(), p.chunk.start + m.end()
-                    out.append(
-                        make_answer(
-                            question, doc.text, doc.id, p.chunk.id, p.chunk.start, p.chunk.end, a, b, self.name, overlap
-                        )
+            doc = documents.get(p.chunk.doc_id)
+            if doc is None:
+                continue
+            prof = self._profile(corpus, doc)
+            doc_cov = sum(idf for v, idf in groups if v & prof.stems) / q.total_idf
+            for sent in prof.sentences:
+                if sent.end <= p.chunk.start or sent.start >= p.chunk.end:
+                    continue
+                cands: list[_Candidate] = []
+                if fits:
+                    cands += self._numeric_candidates(sent, fits)
+                if "phrase" in phrase_fits:
+                    cands += self._phrase_candidates(sent, min(6, self.max_answer_tokens))
+                if "list" in phrase_fits:
+                    cands += self._list_candidates(sent)
+                if "expansion" in phrase_fits:
+                    cands += self._expansion_candidates(sent, analysis)
+                if kind.numeric:
+                    q.respectively.update(self._respectively(sent, cands, keywords, corpus.idf))
+                for cand in cands:
+                    if not (p.chunk.start <= cand.start and cand.end <= p.chunk.end):
+                        continue  # the span must lie inside the passage it is cited from
+                    if cand.j - cand.i + 1 > self.max_answer_tokens:
+                        continue
+                    fit = fits.get(cand.kind) or phrase_fits.get(cand.kind, 0.0)
+                    if fit <= 0:
+                        continue
+                    score, details = self._score(cand, fit, q, doc_cov, p.dense_score)
+                    key = (doc.id, cand.start, cand.end)
+                    if key in scored and scored[key].score >= score:
+                        continue
+                    scored[key] = make_answer(
+                        question,
+                        doc.text,
+                        doc.id,
+                        p.chunk.id,
+                        p.chunk.start,
+                        p.chunk.end,
+                        cand.start,
+                        cand.end,
+                        self.name,
+                        min(1.0, score),
+                        retrieval_score=p.score,
+                        answer_type=kind.value,
+                        details=details,
                     )
-        return sorted(out, key=lambda x: -x.score)[:max_answers]
+        ranked = sorted(scored.values(), key=lambda a: (-a.score, a.doc_id, a.start, a.end))
+        return ranked[:max_answers]
+
+    def _keyword_groups(self, corpus: _Corpus, analysis: QuestionAnalysis) -> list[tuple[frozenset[str], float]]:
+        """One group per question key term, with the alternatives that count as a match (its abbreviation)."""
+        q = set(analysis.keywords)
+        groups: list[tuple[frozenset[str], float]] = []
+        for stem in analysis.keywords:
+            variants = {stem}
+            # A short form in the question ("PFS") is matched by the words of its long form, and vice versa.
+            for long, short in corpus.long_to_short:
+                sstems = _cached_stems(short)
+                if stem in sstems:
+                    continue
+                if stem in long and long <= q:
+                    variants |= sstems
+            groups.append((frozenset(variants), self._idf(corpus, stem)))
+        return groups
