@@ -1,0 +1,1 @@
+"""One router per resource: ask, documents, health, and the web page."""

@@ -1,0 +1,24 @@
+"""GET /documents/{id}: a cited document's full text, so a client can show an answer in its context."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, HTTPException
+
+from service.deps import PipelineDep, require_api_key
+from service.schemas import DocumentOut, ErrorResponse
+
+router = APIRouter(tags=["documents"], dependencies=[Depends(require_api_key)])
+
+
+@router.get(
+    "/documents/{doc_id:path}",
+    summary="A document's text and metadata",
+    responses={404: {"model": ErrorResponse, "description": "No document has this id."}},
+)
+async def get_document(doc_id: str, pipeline: PipelineDep) -> DocumentOut:
+    """`text[start:end]` of the returned text is exactly an answer's `text` for the answer's `start`/`end`."""
+    doc = pipeline.index.documents.get(doc_id)
+    if doc is None:
+        shown = doc_id if len(doc_id) <= 100 else doc_id[:100] + "…"
+        raise HTTPException(404, f"unknown document id {shown!r}")
+    return DocumentOut(id=doc.id, title=doc.title, text=doc.text, meta=doc.meta)

@@ -1,0 +1,69 @@
+"""GET /health (the process answers) and GET /ready (the index and models are loaded, and which ones)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from index.retriever import RetrievalMode
+from qa.readers.base import ReaderKind
+from service.deps import StateDep
+from service.schemas import (
+    CorpusOut,
+    DefaultsOut,
+    HealthResponse,
+    ModelOut,
+    NotReadyResponse,
+    ReadyResponse,
+)
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health", summary="Liveness")
+async def health() -> HealthResponse:
+    """200 whenever the process serves requests, loaded or not: restart it only when this fails."""
+    return HealthResponse()
+
+
+@router.get(
+    "/ready",
+    summary="Readiness, with the loaded index's manifest",
+    response_model=ReadyResponse,
+    responses={503: {"model": NotReadyResponse, "description": "Still loading, or loading failed."}},
+)
+async def ready(state: StateDep) -> ReadyResponse | JSONResponse:
+    """200 once the pipeline can answer; says which model, corpus and index fingerprint it answers from."""
+    pipeline = state.pipeline
+    if pipeline is None:
+        body = (
+            NotReadyResponse(status="failed", detail=state.error)
+            if state.error
+            else NotReadyResponse(status="loading", detail="the index and models are still loading")
+        )
+        return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
+    manifest = pipeline.index.manifest
+    s = pipeline.settings
+    return ReadyResponse(
+        fingerprint=manifest.fingerprint,
+        created_at=manifest.created_at,
+        model=ModelOut(
+            name=manifest.model.name, dimension=manifest.model.dimension, fingerprint=manifest.model.fingerprint
+        ),
+        corpus=CorpusOut(
+            n_documents=manifest.corpus.n_documents,
+            n_chunks=manifest.corpus.n_chunks,
+            fingerprint=manifest.corpus.fingerprint,
+        ),
+        defaults=DefaultsOut(
+            top_k=s.top_k,
+            max_answers=s.max_answers,
+            retriever=s.retriever,
+            reader=s.reader,
+            question_max_chars=state.settings.question_max_chars,
+            batch_max=state.settings.batch_max,
+        ),
+        retrievers=list(RetrievalMode),
+        readers=list(ReaderKind),
+        api_key_required=state.settings.api_key is not None,
+    )

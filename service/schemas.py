@@ -1,0 +1,158 @@
+"""Request and response models: the API's contract, kept apart from the pipeline's internal types.
+
+Requests are strict where a silent coercion would hide a client bug (`"top_k": "5"` or `true` is refused) and
+forbid unknown fields (a typo like `topk` is reported, not ignored). The answer shape is the CLI's `--json`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+from index.retriever import RetrievalMode
+from qa.readers.base import ReaderKind
+
+STRIDE_QUESTION = "What was the median overall survival with STRIDE?"
+
+
+class AskRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"question": STRIDE_QUESTION}]})
+
+    question: Annotated[
+        StrictStr,
+        Field(
+            min_length=1,
+            description="The question; 1 to QA_QUESTION_MAX_CHARS (default 2000) characters after trimming.",
+        ),
+    ]
+    top_k: Annotated[StrictInt | None, Field(ge=1, le=50, description="Passages to retrieve (default 5).")] = None
+    max_answers: Annotated[StrictInt | None, Field(ge=1, le=20, description="Most answers returned (default 3).")] = (
+        None
+    )
+    retriever: RetrievalMode | None = Field(None, description="Retrieval mode; the service's default when left out.")
+    reader: ReaderKind | None = Field(None, description="Reader; the service's default when left out.")
+
+
+class BatchAskRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"questions": [{"question": STRIDE_QUESTION}, {"question": "What is HCC?"}]}]},
+    )
+
+    questions: list[AskRequest] = Field(
+        min_length=1, description="1 to QA_BATCH_MAX (default 32) questions, answered in order."
+    )
+
+
+class Span(BaseModel):
+    start: int
+    end: int
+
+
+class PassageRef(BaseModel):
+    """The passage an answer was read from; `start`/`end` are offsets into the document."""
+
+    chunk_id: str
+    text: str
+    start: int
+    end: int
+
+
+class AnswerOut(BaseModel):
+    text: str = Field(description="Verbatim: the document's text[start:end].")
+    score: float
+    doc_id: str
+    start: int
+    end: int
+    passage: PassageRef
+    span_in_passage: Span = Field(description="The answer's offsets inside passage.text.")
+    answer_type: str | None = None
+
+
+class PassageOut(BaseModel):
+    """Ranked evidence, listed even when no answer clears the threshold."""
+
+    chunk_id: str
+    doc_id: str
+    start: int
+    end: int
+    text: str
+    score: float
+    rank: int
+
+
+class AskResponse(BaseModel):
+    question: str
+    answers: list[AnswerOut]
+    passages: list[PassageOut]
+    no_answer: bool = Field(description="True when no answer cleared the threshold; `answers` is then empty.")
+    took_ms: float = Field(description="Time spent retrieving and reading, in milliseconds.")
+
+
+class BatchAskResponse(BaseModel):
+    results: list[AskResponse]
+    took_ms: float
+
+
+class DocumentOut(BaseModel):
+    id: str
+    title: str | None
+    text: str = Field(description="The citable text: every answer's start/end index into it.")
+    meta: dict[str, Any]
+
+
+class HealthResponse(BaseModel):
+    status: Literal["ok"] = "ok"
+
+
+class ModelOut(BaseModel):
+    name: str
+    dimension: int
+    fingerprint: str
+
+
+class CorpusOut(BaseModel):
+    n_documents: int
+    n_chunks: int
+    fingerprint: str
+
+
+class DefaultsOut(BaseModel):
+    """What a request gets for the fields it leaves out, and the limits it must keep to."""
+
+    top_k: int
+    max_answers: int
+    retriever: RetrievalMode
+    reader: ReaderKind
+    question_max_chars: int
+    batch_max: int
+
+
+class ReadyResponse(BaseModel):
+    status: Literal["ready"] = "ready"
+    fingerprint: str = Field(description="Identity of the index: model, chunking, index kinds and corpus.")
+    created_at: str
+    model: ModelOut
+    corpus: CorpusOut
+    defaults: DefaultsOut
+    retrievers: list[RetrievalMode]
+    readers: list[ReaderKind]
+    api_key_required: bool
+
+
+class NotReadyResponse(BaseModel):
+    status: Literal["loading", "failed"]
+    detail: str
+
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    field: str
+    msg: str
+    type: str
+
+
+class ErrorResponse(BaseModel):
+    detail: str | list[ErrorItem]
+    request_id: str | None = None
