@@ -1,0 +1,351 @@
+"""Run one configuration of the pipeline over a gold set and score every question.
+
+Answers come from `QAPipeline.run` itself (or `QAPipeline.read` on the gold document, for oracle retrieval),
+so the evaluation measures the system as it answers users. Document rankings for the retrieval metrics come
+from the same retriever, read deeper: chunks collapse to documents by first occurrence, and the list is
+extended past the system's usual depth only when that depth names fewer than 10 documents.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from eval.cache import DEFAULT_CACHE_DIR, cached_index_dir
+from eval.datasets import Example, GoldSet
+from eval.metrics import (
+    RETRIEVAL_DEPTH,
+    RETRIEVAL_MEASURES,
+    NoAnswerScores,
+    exact_match,
+    f1_score,
+    latency_summary,
+    mean,
+    no_answer_scores,
+    retrieval_scores,
+)
+from index.documents import Chunk
+from index.embedder import Embedder
+from index.errors import IndexCorruptError, QAError
+from index.retriever import RetrievalMode, RetrievedPassage
+from qa.pipeline import QAPipeline, validate_question
+from qa.readers.base import ReaderKind
+from qa.settings import Settings
+
+ORACLE = "oracle"
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """What one run varies. `reader=None`: retrieval only. `oracle`: the reader gets the gold documents."""
+
+    retriever: RetrievalMode = RetrievalMode.HYBRID
+    reader: ReaderKind | None = ReaderKind.HEURISTIC
+    oracle: bool = False
+
+    @property
+    def name(self) -> str:
+        source = ORACLE if self.oracle else self.retriever.value
+        return source if self.reader is None else f"{source} + {self.reader.value}"
+
+
+@dataclass(slots=True)
+class QuestionRecord:
+    """One question's outcome. Answer fields are None when no reader ran (retrieval-only gold sets)."""
+
+    example: Example
+    predicted: str | None
+    score: float | None
+    exact_match: float | None
+    f1: float | None
+    retrieved_doc_ids: list[str]  # documents in rank order, at most 10
+    read_doc_ids: list[str]  # documents of the passages the reader was given, in their order
+    latency_ms: float
+    read: bool
+    retrieval: dict[str, float] | None = None  # per-question retrieval metrics; None when not judged
+
+    @property
+    def abstained(self) -> bool | None:
+        return self.predicted is None if self.read else None
+
+    @property
+    def gold_doc_rank(self) -> int | None:
+        """1-based rank of the first relevant document among `retrieved_doc_ids`."""
+        gold = set(self.example.gold_doc_ids)
+        return next((r for r, d in enumerate(self.retrieved_doc_ids, start=1) if d in gold), None)
+
+    @property
+    def gold_read(self) -> bool:
+        """Whether a gold document was among the passages the reader read: a miss without it is retrieval's."""
+        return bool(set(self.example.gold_doc_ids) & set(self.read_doc_ids))
+
+    @property
+    def is_miss(self) -> bool:
+        """Read: not an exact match. Retrieval only: the first-ranked document is not relevant."""
+        if self.read:
+            return (self.exact_match or 0.0) < 1.0
+        return self.retrieval is not None and self.retrieval["mrr@10"] < 1.0
+
+
+@dataclass(slots=True)
+class RunResult:
+    config: RunConfig
+    records: list[QuestionRecord]
+    answer: dict[str, Any]
+    no_answer: NoAnswerScores
+    retrieval: dict[str, float | None]
+    latency_ms: dict[str, float | None]
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def document_ranking(passages: Sequence[RetrievedPassage], exclude: str | None = None) -> list[str]:
+    """Documents by their best chunk: the order of first occurrence in the chunk ranking."""
+    ranked = dict.fromkeys(p.chunk.doc_id for p in passages)
+    ranked.pop(exclude, None)
+    return list(ranked)
+
+
+def select_examples(examples: Sequence[Example], limit: int | None, seed: int) -> list[Example]:
+    """A seeded sample of `limit` questions, kept in file order (the first N of a file are often one document's)."""
+    if limit is None or limit >= len(examples):
+        return list(examples)
+    keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
+    return [examples[i] for i in keep]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    import numpy as np
+
+    np.random.seed(seed)
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return
+    torch.manual_seed(seed)
+
+
+def summarize(records: Sequence[QuestionRecord]) -> tuple[dict[str, Any], NoAnswerScores, dict[str, float | None]]:
+    """Overall answer, abstention and retrieval metrics from per-question records."""
+    read = [r for r in records if r.read]
+    answerable = [r for r in read if r.example.answerable]
+    answer = {
+        "exact_match": mean(r.exact_match or 0.0 for r in answerable),
+        "f1": mean(r.f1 or 0.0 for r in answerable),
+        "n_answerable": len(answerable),
+        # SQuAD v2.0's headline numbers: every read question, an unanswerable one right when abstained on.
+        "exact_match_all": mean(r.exact_match or 0.0 for r in read),
+        "f1_all": mean(r.f1 or 0.0 for r in read),
+    }
+    no_answer = no_answer_scores((bool(r.abstained), not r.example.answerable) for r in read)
+    judged = [r.retrieval for r in records if r.retrieval is not None]
+    retrieval: dict[str, float | None] = {m: mean(s[m] for s in judged) for m in RETRIEVAL_MEASURES}
+    retrieval["n"] = len(judged)
+    return answer, no_answer, retrieval
+
+
+class EvalRunner:
+    """Evaluates configurations of the QA pipeline on one gold set; `warm_up` builds or reuses its index."""
+
+    def __init__(
+        self,
+        gold: GoldSet,
+        settings: Settings,
+        cache_dir: Path = DEFAULT_CACHE_DIR,
+        seed: int = 0,
+        limit: int | None = None,
+        embedder: Embedder | None = None,
+        show_progress: bool = False,
+        say: Callable[[str], None] = lambda _m: None,
+    ) -> None:
+        self.gold = gold
+        self.settings = settings
+        self.cache_dir = Path(cache_dir)
+        self.seed = seed
+        self.limit = limit
+        self.show_progress = show_progress
+        self.say = say
+        self.examples = select_examples(gold.examples, limit, seed)
+        self._embedder = embedder
+        self._pipeline: QAPipeline | None = None
+        self._chunks_by_doc: dict[str, list[Chunk]] = {}
+
+    def warm_up(self) -> None:
+        embedder = self._embedder or Embedder(self.settings.embedding_model, self.settings.embedding_batch_size)
+        embedder.warm_up()
+        self._embedder = embedder
+        for attempt in range(2):
+            index_dir = cached_index_dir(
+                self.gold.documents,
+                embedder,
+                self.settings.index_config(),
+                self.cache_dir,
+                self.gold.corpus_source,
+                show_progress=self.show_progress,
+                say=self.say,
+                force_rebuild=attempt > 0,
+            )
+            # The heuristic reader is always available; each run names its own reader explicitly.
+            settings = self.settings.model_copy(update={"index_dir": index_dir, "reader": ReaderKind.HEURISTIC})
+            pipeline = QAPipeline(settings)
+            pipeline.embedder = embedder
+            try:
+                pipeline.warm_up(build_if_missing=False)
+                break
+            except IndexCorruptError as err:
+                if attempt:
+                    raise
+                self.say(f"cached index damaged ({err}): rebuilding it")
+        self._pipeline = pipeline
+        for chunk in pipeline.index.chunks:
+            self._chunks_by_doc.setdefault(chunk.doc_id, []).append(chunk)
+
+    @property
+    def pipeline(self) -> QAPipeline:
+        if self._pipeline is None:
+            raise RuntimeError("EvalRunner.warm_up() must run before use")
+        return self._pipeline
+
+    def reader_problem(self, kind: ReaderKind | str) -> str | None:
+        """Why the reader cannot run here (None when it can): not configured, not installed, model not found."""
+        try:
+            self.pipeline.reader(kind)
+        except (QAError, ImportError, OSError, ValueError) as err:
+            return f"{type(err).__name__}: {err}"
+        return None
+
+    def configs(self, compare: bool, retriever: RetrievalMode, reader: ReaderKind, oracle: bool) -> list[RunConfig]:
+        """The runs asked for: one, or every retriever (and oracle retrieval) with every reader."""
+        if self.gold.retrieval_only:
+            modes = list(RetrievalMode) if compare else [retriever]
+            return [RunConfig(m, None) for m in modes]
+        if not compare:
+            return [RunConfig(retriever, reader, oracle)]
+        readers = [reader, *(k for k in ReaderKind if k is not reader)]
+        return [RunConfig(m, k) for k in readers for m in RetrievalMode] + [
+            RunConfig(retriever, k, oracle=True) for k in readers
+        ]
+
+    def _oracle_passages(self, example: Example) -> list[RetrievedPassage]:
+        """Every chunk of every gold document, in document order: perfect retrieval."""
+        chunks = [c for doc_id in example.gold_doc_ids for c in self._chunks_by_doc.get(doc_id, [])]
+        return [RetrievedPassage(chunk=c, score=1.0, rank=r) for r, c in enumerate(chunks, start=1)]
+
+    def _deep_ranking(self, question: str, mode: RetrievalMode, exclude: str | None) -> list[str]:
+        """The first 10 documents: the system's own depth first, deeper retrieval only to fill the list."""
+        total = len(self.pipeline.index.chunks)
+        depth = max(self.settings.top_k, self.settings.fusion_candidates)
+        ranked = document_ranking(self.pipeline.retriever.run(question, depth, mode), exclude)
+        while len(ranked) < RETRIEVAL_DEPTH and depth < total:
+            depth = min(depth * 4, total)
+            deeper = document_ranking(self.pipeline.retriever.run(question, depth, mode), exclude)
+            ranked += [d for d in deeper if d not in ranked]
+        return ranked[:RETRIEVAL_DEPTH]
+
+    def _one(self, example: Example, config: RunConfig) -> QuestionRecord:
+        q = validate_question(example.question, self.settings.question_max_chars)
+        exclude = example.id if self.gold.ignore_identical_ids else None
+        if config.reader is None:
+            t0 = time.perf_counter()
+            ranked = self._deep_ranking(q, config.retriever, exclude)
+            latency = (time.perf_counter() - t0) * 1000
+            return QuestionRecord(example, None, None, None, None, ranked, [], latency, read=False)
+        if config.oracle and example.gold_doc_ids:
+            passages = self._oracle_passages(example)
+            t0 = time.perf_counter()
+            answers = self.pipeline.read(q, passages, reader=config.reader)
+            latency = (time.perf_counter() - t0) * 1000
+            ranked = document_ranking(passages, exclude)[:RETRIEVAL_DEPTH]
+        else:  # oracle retrieval cannot hand over a document the gold set does not name: retrieve as usual
+            t0 = time.perf_counter()
+            result = self.pipeline.run(q, retriever=config.retriever, reader=config.reader)
+            latency = (time.perf_counter() - t0) * 1000
+            passages, answers = result.passages, result.answers
+            ranked = self._deep_ranking(q, config.retriever, exclude)
+        top = answers[0] if answers else None
+        predicted = top.text if top is not None else None
+        return QuestionRecord(
+            example,
+            predicted,
+            float(top.score) if top is not None else None,
+            exact_match(predicted, example.answers),
+            f1_score(predicted, example.answers),
+            ranked,
+            document_ranking(passages),
+            latency,
+            read=True,
+        )
+
+    def run(self, config: RunConfig) -> RunResult:
+        if config.reader is not None and self.gold.retrieval_only:
+            raise QAError(f"{self.gold.name} is a retrieval-only gold set: no reader runs on it")
+        if config.reader is not None:
+            problem = self.reader_problem(config.reader)
+            if problem:
+                raise QAError(f"reader {config.reader.value!r} unavailable: {problem}")
+        seed_everything(self.seed)
+        records = []
+        for example in tqdm(
+            self.examples, desc=config.name, unit="q", disable=not self.show_progress, file=sys.stderr, leave=False
+        ):
+            try:
+                records.append(self._one(example, config))
+            except QAError as err:
+                raise QAError(f"question {example.id!r}: {err}") from err
+        per_query = retrieval_scores(
+            {r.example.id: r.example.relevant for r in records}, {r.example.id: r.retrieved_doc_ids for r in records}
+        )
+        for r in records:
+            r.retrieval = per_query.get(r.example.id)
+        answer, no_answer, retrieval = summarize(records)
+        return RunResult(
+            config,
+            records,
+            answer,
+            no_answer,
+            retrieval,
+            latency_summary([r.latency_ms for r in records]),
+            details=self.describe(config),
+        )
+
+    def describe(self, config: RunConfig) -> dict[str, Any]:
+        """Everything a number depends on, so two reports can be told apart."""
+        s = self.settings
+        manifest = self.pipeline.index.manifest
+        return {
+            "name": config.name,
+            "retriever": ORACLE if config.oracle else config.retriever.value,
+            "reader": config.reader.value if config.reader else None,
+            "reader_model": s.reader_model if config.reader is ReaderKind.TRANSFORMERS else None,
+            "oracle": config.oracle,
+            "top_k": s.top_k,
+            "max_answers": s.max_answers,
+            "min_answer_score": s.min_answer_score,
+            "max_answer_tokens": s.max_answer_tokens,
+            "fusion": {
+                "rrf_k": s.rrf_k,
+                "dense_weight": s.dense_weight,
+                "lexical_weight": s.lexical_weight,
+                "candidates": s.fusion_candidates,
+            },
+            "embedding_model": manifest.model.name,
+            "embedding_fingerprint": manifest.model.fingerprint,
+            "chunking": manifest.chunking,
+            "index_dir": str(self.pipeline.settings.index_dir),
+            "index_fingerprint": manifest.fingerprint,
+            "corpus": self.gold.corpus_source,
+            "n_documents": manifest.corpus.n_documents,
+            "n_chunks": manifest.corpus.n_chunks,
+            "format": self.gold.format.value,
+            "seed": self.seed,
+            "limit": self.limit,
+            "evaluated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
