@@ -212,6 +212,7 @@ class _QuestionContext:
     novelty: set[str]  # words an answer should not merely repeat (question words, long forms of its acronyms)
     head: frozenset[str]
     respectively: dict[tuple[int, int], float] = field(default_factory=dict)
+    series: dict[tuple[int, str], list[tuple[int, int]]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -222,6 +223,21 @@ class _Candidate:
     kind: str
     start: int
     end: int
+    trimmed: tuple[int, ...] = ()  # tokens of the last list item left out of this variant
+
+
+_UNIT_KINDS = frozenset({"percent", "duration", "duration_cmp", "dose", "date"})
+
+
+def _drop_unitless_parts(cands: list[_Candidate]) -> list[_Candidate]:
+    """ "28.1" inside "28.1 months" is not a second, unit-less answer."""
+    with_unit = [c for c in cands if c.kind in _UNIT_KINDS]
+    return [
+        c
+        for c in cands
+        if c.kind in _UNIT_KINDS
+        or not any(u.start <= c.start and c.end <= u.end and (u.start, u.end) != (c.start, c.end) for u in with_unit)
+    ]
 
 
 class HeuristicReader:
@@ -298,14 +314,13 @@ class HeuristicReader:
     def _numeric_candidates(self, sent: _Sentence, fits: dict[str, float]) -> list[_Candidate]:
         out: list[_Candidate] = []
         for kind, pattern in _NUMERIC_PATTERNS:
-            if kind not in fits:
-                continue
             for m in pattern.finditer(sent.text):
                 span = self._token_range(sent, sent.start + m.start(), sent.start + m.end())
                 if span is None:
                     continue
                 out.append(_Candidate(sent, span[0], span[1], kind, sent.start + m.start(), sent.start + m.end()))
-        return out
+        # every kind is found first, so that "28.1" inside "28.1 months" is recognised as part of it
+        return [c for c in _drop_unitless_parts(out) if c.kind in fits]
 
     def _is_content(self, word: str) -> bool:
         lw = word.lower()
@@ -375,7 +390,8 @@ class HeuristicReader:
                 if words[a].lower() in _ARTICLES or not self._is_content(words[a]):
                     continue
                 for b in range(r, r_end + 1):
-                    out.append(_Candidate(sent, a, b, "list", sent.starts[a], sent.ends[b]))
+                    trimmed = tuple(range(b + 1, r_end + 1))
+                    out.append(_Candidate(sent, a, b, "list", sent.starts[a], sent.ends[b], trimmed))
         return out
 
     def _expansion_candidates(self, sent: _Sentence, analysis: QuestionAnalysis) -> list[_Candidate]:
@@ -399,6 +415,22 @@ class HeuristicReader:
         if any(c.isupper() or c.isdigit() for c in x[1:]) or ("-" in x and any(c.isalnum() for c in x)):
             return True
         return x[:1].isupper() and x.lower() not in FUNCTION_WORDS
+
+    def _series_distance(self, cand: _Candidate, t: int, series: list[tuple[int, int]]) -> float:
+        """Distance from a question word at t, aware of parallel values ("A was 28.1 with X and 19.9 with Y").
+
+        Words before the whole series ("Median PFS was") govern every value equally; a word reached only by
+        passing another value of the same kind belongs more to that value.
+        """
+        sent = cand.sent
+        plain = _distance(sent, t, cand.i) if t < cand.i else _distance(sent, cand.j, t)
+        if len(series) < 2 or sent.group[cand.i] or sent.group[t]:
+            return plain
+        if t < series[0][0]:
+            return _distance(sent, t, series[0][0])
+        lo, hi = (t, cand.i) if t < cand.i else (cand.j, t)
+        between = sum(1 for i, j in series if lo < i and j < hi)
+        return plain + 4 * between
 
     def _head_related(
         self, cand: _Candidate, head: frozenset[str], novelty: set[str], n_content: int, named: bool
@@ -464,6 +496,7 @@ class HeuristicReader:
         sent = cand.sent
         w = self.weights
         analysis = q.analysis
+        series = q.series.get((id(sent), cand.kind), [])
         prox_sum = sent_sum = 0.0
         for variants, idf in q.groups:
             best = 0.0
@@ -474,8 +507,7 @@ class HeuristicReader:
                 found = True
                 if cand.i <= t <= cand.j:
                     continue  # the candidate repeating a question word is not evidence for itself
-                d = _distance(sent, t, cand.i) if t < cand.i else _distance(sent, cand.j, t)
-                best = max(best, math.exp(-d / w.distance_scale))
+                best = max(best, math.exp(-self._series_distance(cand, t, series) / w.distance_scale))
             if found:
                 sent_sum += idf
             prox_sum += idf * best
@@ -496,6 +528,9 @@ class HeuristicReader:
                 shape *= 0.3  # phrases end in a noun
             if q.head and (_cached_stems(sent.words[cand.i]) & q.head) and cand.i != cand.j:
                 shape *= 0.6  # "inhibitors X and Y": the head noun introduces the answer, it is not part of it
+            if cand.kind == "list":
+                # "... and atrial fibrillation": cutting the last item short needs a reason (question words)
+                shape *= 0.9 ** sum(1 for t in cand.trimmed if not (sent.stems[t] & (q.novelty | q.head)))
             if cand.kind == "phrase":
                 shape *= 0.93 ** max(0, len(content) - 1)
                 if all(_cached_stems(sent.words[t]) <= q.head for t in content):
@@ -521,7 +556,7 @@ class HeuristicReader:
                 shape *= 0.4  # a confidence-interval bound, not the estimate
             if "p" in before[-2:] and before[-1] in {"p", "=", "<", ">"}:
                 shape *= 0.2  # a p-value
-            if before[-1:] and before[-1] in {"v", "vs", "versus"}:
+            if before[-2:] and before[-1] in {"v", "vs", "versus"} and before[-2][:1].isdigit():
                 shape *= 0.6  # the second half of "12.1 v 10.3 months": the comparison is the better span
             shape *= q.respectively.get((id(sent), cand.i), 1.0)
         score = evidence * fit * min(shape, 1.0)
@@ -552,12 +587,16 @@ class HeuristicReader:
                     if items[-1]:
                         items.append([])
                     continue
-                if not sent.group[t]:
+                if not sent.group[t] and self._is_content(sent.words[t]):
                     items[-1].append(t)
             items = [it for it in items if it]
             if len(items) != len(same):
                 continue
             item_stems = [set().union(*(sent.stems[t] for t in it)) for it in items]
+            # "the younger and older cohorts": a tail noun of the last item is shared by all items
+            shortest = min(len(it) for it in items[:-1])
+            shared = set().union(*(sent.stems[t] for t in items[-1][shortest:]))
+            item_stems = [st - shared for st in item_stems]
             hits = []
             for k, st in enumerate(item_stems):
                 others = set().union(*(x for m, x in enumerate(item_stems) if m != k))
@@ -617,6 +656,11 @@ class HeuristicReader:
                     cands += self._expansion_candidates(sent, analysis)
                 if kind.numeric:
                     q.respectively.update(self._respectively(sent, cands, keywords, corpus.idf))
+                    for c in cands:
+                        if not sent.group[c.i]:
+                            q.series.setdefault((id(sent), c.kind), []).append((c.i, c.j))
+                    for spans in q.series.values():
+                        spans.sort()
                 for cand in cands:
                     if not (p.chunk.start <= cand.start and cand.end <= p.chunk.end):
                         continue  # the span must lie inside the passage it is cited from

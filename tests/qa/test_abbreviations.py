@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from qa.abbreviations import abbreviation_map, find_abbreviations
+
+
+def test_long_forms_with_exact_offsets() -> None:
+    text = (
+        "Median overall survival (OS) improved. Patients received transarterial chemoembolisation (TACE) until "
+        "time to untreatable (unTACEable) progression (TTUP). It activates AMP-activated protein kinase (AMPK)."
+    )
+    found = {a.short: a for a in find_abbreviations(text)}
+    assert found["OS"].long == "overall survival"
+    assert found["TACE"].long == "transarterial chemoembolisation"
+    assert found["TTUP"].long == "time to untreatable (unTACEable) progression"
+    assert found["AMPK"].long == "AMP-activated protein kinase"
+    for a in found.values():
+        assert text[a.start : a.end] == a.long
+
+
+def test_non_abbreviations_are_ignored() -> None:
+    text = "The rate was 30% (n = 12) and (95% CI 1-2) in (some) patients (P=0.01)."
+    assert find_abbreviations(text) == []
+
+
+def test_map_collects_every_long_form() -> None:
+    table = abbreviation_map(["objective response rate (ORR)", "overall response rate (ORR)"])
+    assert table["ORR"] == {"objective response rate", "overall response rate"}

@@ -1,0 +1,108 @@
+"""The rule-based reader on small invented abstracts: what each rule is for, checked where it could fail."""
+
+from __future__ import annotations
+
+import pytest
+
+from index.documents import Chunk, Document
+from index.retriever import RetrievedPassage
+from qa.readers.heuristic import HeuristicReader
+
+DOCS = {
+    d.id: d
+    for d in [
+        Document(
+            "t1",
+            "METHODS: Patients were randomised to zanubrutinib (160 mg twice daily) or ibrutinib (420 mg once daily). "
+            "RESULTS: In total, 652 patients were enrolled across 113 sites. "
+            "Median progression-free survival was 28.1 months (95% CI, 22.4 to 31.0) with zanubrutinib and "
+            "19.9 months (95% CI, 16.1 to 23.4) with ibrutinib (hazard ratio, 0.65; P=0.002). "
+            "The overall response rate (ORR) was 83.5% with zanubrutinib versus 74.2% with ibrutinib.",
+        ),
+        Document(
+            "t2",
+            "Grade 3 events occurred in 42% and 51% of the younger and older cohorts, respectively. "
+            "The most common adverse events were neutropenia, hypertension, and atrial fibrillation. "
+            "Zanubrutinib is a Bruton tyrosine kinase (BTK) inhibitor.",
+        ),
+    ]
+}
+
+
+def passages(*doc_ids: str) -> list[RetrievedPassage]:
+    out = []
+    for rank, doc_id in enumerate(doc_ids or DOCS, start=1):
+        doc = DOCS[doc_id]
+        out.append(RetrievedPassage(Chunk.from_document(doc, 0, len(doc.text), 0), 1.0 / rank, rank))
+    return out
+
+
+@pytest.fixture(scope="module")
+def reader() -> HeuristicReader:
+    r = HeuristicReader()
+    r.warm_up()
+    return r
+
+
+def top(reader: HeuristicReader, question: str, *doc_ids: str) -> str:
+    answers = reader.run(question, passages(*doc_ids), DOCS, 5)
+    for a in answers:  # the invariant every reader keeps
+        assert DOCS[a.doc_id].text[a.start : a.end] == a.text
+        assert a.passage.text[a.span_in_passage.start : a.span_in_passage.end] == a.text
+        assert 0.0 <= a.score <= 1.0
+    return answers[0].text if answers else ""
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What was median progression-free survival with zanubrutinib?", "28.1 months"),
+        ("What was median progression-free survival with ibrutinib?", "19.9 months"),
+        ("How many patients were enrolled?", "652"),
+        ("How many sites took part?", "113"),
+        ("What was the hazard ratio for progression?", "0.65"),
+        ("What dose of ibrutinib was given?", "420 mg"),
+        ("What was the overall response rate with zanubrutinib?", "83.5%"),
+    ],
+)
+def test_typed_answers_near_the_question_words(reader: HeuristicReader, question: str, expected: str) -> None:
+    assert top(reader, question, "t1") == expected
+
+
+def test_confidence_interval_bounds_and_p_values_are_not_answers(reader: HeuristicReader) -> None:
+    answers = reader.run("What was median progression-free survival with zanubrutinib?", passages("t1"), DOCS, 20)
+    texts = [a.text for a in answers]
+    assert texts[0] == "28.1 months"
+    for bad in ("22.4", "31.0", "0.002", "22.4 to 31.0"):
+        assert bad not in texts[:2]
+
+
+def test_respectively_aligns_values_with_groups(reader: HeuristicReader) -> None:
+    assert top(reader, "What proportion of the older cohort had grade 3 events?", "t2") == "51%"
+    assert top(reader, "What proportion of the younger cohort had grade 3 events?", "t2") == "42%"
+
+
+def test_list_question_returns_the_whole_coordination(reader: HeuristicReader) -> None:
+    assert (
+        top(reader, "What were the most common adverse events?", "t2")
+        == "neutropenia, hypertension, and atrial fibrillation"
+    )
+
+
+def test_abbreviation_in_text_matches_long_form_in_question(reader: HeuristicReader) -> None:
+    # the document says "ORR" later; the question spells it out
+    assert top(reader, "What was the overall response rate with ibrutinib?", "t1") == "74.2%"
+
+
+def test_no_passages_or_no_key_terms_give_no_answer(reader: HeuristicReader) -> None:
+    assert reader.run("How many patients?", [], DOCS, 5) == []
+    assert reader.run("what is the?", passages(), DOCS, 5) == []
+
+
+def test_answers_are_inside_the_cited_passage(reader: HeuristicReader) -> None:
+    doc = DOCS["t1"]
+    start = doc.text.index("Median")
+    chunk = Chunk.from_document(doc, start, len(doc.text), 1)
+    answers = reader.run("How many patients were enrolled?", [RetrievedPassage(chunk, 1.0, 1)], DOCS, 10)
+    assert all(a.start >= start for a in answers)
+    assert "652" not in [a.text for a in answers]

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from index.retriever import RetrievalMode
+from qa.readers.base import ReaderKind
+from qa.settings import BUILTIN_CORPUS, Settings, parse_enum
+
+
+def test_defaults_point_at_the_builtin_corpus() -> None:
+    s = Settings(_env_file=None)
+    assert s.corpus_path == BUILTIN_CORPUS and BUILTIN_CORPUS.is_file()
+    assert s.retriever is RetrievalMode.HYBRID
+
+
+def test_environment_and_file_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("QA_TOP_K", "7")
+    monkeypatch.setenv("QA_RETRIEVER", "bm25")
+    assert Settings(_env_file=None).top_k == 7
+    assert Settings(_env_file=None).retriever is RetrievalMode.BM25
+    env = tmp_path / ".env"
+    env.write_text("QA_MAX_ANSWERS=4\n", encoding="utf-8")
+    assert Settings(_env_file=env).max_answers == 4
+
+
+def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_RETRIEVER", "semantic")
+    with pytest.raises(ValidationError, match="retriever"):
+        Settings(_env_file=None)
+    with pytest.raises(ValidationError, match="top_k"):
+        Settings(top_k=0, _env_file=None)
+
+
+def test_parse_enum_lists_choices() -> None:
+    assert parse_enum(ReaderKind, "heuristic", "reader") is ReaderKind.HEURISTIC
+    with pytest.raises(ValueError, match="unknown reader 'x'; choose one of: heuristic, transformers"):
+        parse_enum(ReaderKind, "x", "reader")
