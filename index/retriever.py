@@ -68,8 +68,10 @@ class Retriever:
         top_k: int = 5,
         mode: RetrievalMode = RetrievalMode.HYBRID,
         query_vector: np.ndarray | None = None,
+        lexical_query: str | None = None,
     ) -> list[RetrievedPassage]:
-        """Top `top_k` chunks for `query`; `query_vector` skips re-encoding when the caller has it."""
+        """Top `top_k` chunks for `query`; `query_vector` skips re-encoding when the caller has it, and
+        `lexical_query` (e.g. the query with abbreviations expanded) replaces the text BM25 sees."""
         mode = RetrievalMode(mode)
         if top_k <= 0 or not self.index.chunks:
             return []

@@ -92,3 +92,17 @@ def abbreviation_map(texts: Iterable[str]) -> dict[str, set[str]]:
         for a in find_abbreviations(t):
             table.setdefault(a.short, set()).add(a.long)
     return table
+
+
+def expand_query(query: str, table: dict[str, set[str]]) -> str:
+    """Add the other form of every abbreviation the query uses: "overall survival" gains "OS", "PFS" gains
+    "progression-free survival". Only forms the corpus itself defines are used."""
+    lowered = query.lower()
+    words = set(re.findall(r"[\w-]+", query))
+    extra: list[str] = []
+    for short, longs in table.items():
+        if short in words:
+            extra.extend(sorted(longs))
+        elif any(re.search(rf"(?<!\w){re.escape(long.lower())}(?!\w)", lowered) for long in longs):
+            extra.append(short)
+    return f"{query} {' '.join(extra)}" if extra else query

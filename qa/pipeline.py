@@ -19,6 +19,7 @@ from index.errors import IndexNotFoundError, QAError
 from index.ingest import load_corpus
 from index.retriever import RetrievalMode, RetrievedPassage, Retriever
 from index.store import CorpusIndex, build_index, load_index
+from qa.abbreviations import abbreviation_map, expand_query
 from qa.answers import Answer
 from qa.ranking import rank_answers
 from qa.readers.base import Reader, ReaderKind
@@ -93,6 +94,7 @@ class QAPipeline:
         self._retriever: Retriever | None = None
         self._readers: dict[ReaderKind, Reader] = {}
         self._lock = threading.Lock()
+        self._abbreviations: dict[str, set[str]] = {}
 
     def warm_up(self, build_if_missing: bool = False, say: Callable[[str], None] = lambda _m: None) -> None:
         faiss.omp_set_num_threads(self.settings.faiss_threads)
@@ -106,6 +108,11 @@ class QAPipeline:
             self.embedder.fingerprint,
         )
         self._retriever = Retriever(self._index, self.embedder, self.settings.fusion_config())
+        self._abbreviations = (
+            abbreviation_map(d.text for d in self._index.documents.values())
+            if self.settings.expand_abbreviations
+            else {}
+        )
         self.reader(self.settings.reader)
 
     @property
@@ -128,6 +135,11 @@ class QAPipeline:
                 reader.warm_up()
                 self._readers[kind] = reader
             return self._readers[kind]
+
+    def retrieve(self, question: str, top_k: int, mode: RetrievalMode) -> list[RetrievedPassage]:
+        """Retrieval with the question's abbreviations expanded for BM25 (dense vectors need no help)."""
+        lexical_query = expand_query(question, self._abbreviations) if self._abbreviations else None
+        return self.retriever.run(question, top_k, mode, lexical_query=lexical_query)
 
     def expand_passages(self, passages: Sequence[RetrievedPassage]) -> list[RetrievedPassage]:
         """Read the whole of each short top document, not only its retrieved chunks.
@@ -186,7 +198,7 @@ class QAPipeline:
         mode = parse_enum(RetrievalMode, retriever or self.settings.retriever, "retriever")
         reader_kind = parse_enum(ReaderKind, reader or self.settings.reader, "reader")
         t0 = time.perf_counter()
-        passages = self.retriever.run(q, top_k or self.settings.top_k, mode)
+        passages = self.retrieve(q, top_k or self.settings.top_k, mode)
         t1 = time.perf_counter()
         answers = self.read(q, passages, reader_kind, max_answers, min_score)
         t2 = time.perf_counter()

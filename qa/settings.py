@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     dense_weight: float = Field(1.0, ge=0)
     lexical_weight: float = Field(1.0, ge=0)
     fusion_candidates: int = Field(50, ge=1)
+    expand_abbreviations: bool = Field(True, description="Add corpus-defined abbreviation forms to BM25 queries.")
     top_k: int = Field(5, ge=1, le=50)
 
     reader: ReaderKind = ReaderKind.HEURISTIC

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qa.abbreviations import abbreviation_map, find_abbreviations
+from qa.abbreviations import abbreviation_map, expand_query, find_abbreviations
 
 
 def test_long_forms_with_exact_offsets() -> None:
@@ -25,3 +25,11 @@ def test_non_abbreviations_are_ignored() -> None:
 def test_map_collects_every_long_form() -> None:
     table = abbreviation_map(["objective response rate (ORR)", "overall response rate (ORR)"])
     assert table["ORR"] == {"objective response rate", "overall response rate"}
+
+
+def test_expand_query_adds_the_other_form_only() -> None:
+    table = {"OS": {"overall survival"}, "PFS": {"progression-free survival"}}
+    assert expand_query("median overall survival with X", table) == "median overall survival with X OS"
+    assert expand_query("What was the PFS?", table) == "What was the PFS? progression-free survival"
+    assert expand_query("cost of care", table) == "cost of care"
+    assert expand_query("OSTEOPOROSIS survival", table) == "OSTEOPOROSIS survival"
