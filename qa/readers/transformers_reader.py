@@ -1,0 +1,290 @@
+"""Extractive reader over any transformers question-answering checkpoint (local folder or hub id).
+
+What it reads: each retrieved chunk, never the whole document. The answer must cite the passage it came from
+(`make_answer` refuses a span outside it), chunks are already shorter than one window, and widening a chunk to
+its document would read the same document once per retrieved chunk for no new evidence.
+
+Score: the model's own probability of the span within its window, p(start) * p(end), each a softmax over the
+window's context tokens plus the no-answer position (CLS). That is in [0, 1], monotone in both logits, and on
+the same scale in every window and passage; `details["null_score"]` is the same product at CLS, so a caller
+can abstain when the model prefers "no answer" in that window.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from index.errors import ModelLoadError
+from qa.answers import Answer, make_answer
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+    from index.documents import Document
+    from index.retriever import RetrievedPassage
+
+BUNDLED_READER_DIR = Path(__file__).resolve().parents[1] / "data" / "reader"
+"""Where a compact trained reader ships inside the package (see `qa train-reader`)."""
+
+
+class Precision(StrEnum):
+    """FP32 is exact and the default; BF16 autocast roughly halves CPU time on chips with bf16 units, for
+    evaluation sweeps where a rare near-tie flipping does not matter."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """Tokenised (question, context) windows: `sample[i]` is the context window i was cut from."""
+
+    encoding: Any  # transformers.BatchEncoding, tensors of shape [n_windows, length]
+    sample: list[int]
+    context_mask: list[list[bool]]
+    offsets: list[list[tuple[int, int]]]
+
+    def __len__(self) -> int:
+        return len(self.sample)
+
+
+def fit_question(tokenizer: PreTrainedTokenizerBase, question: str, max_tokens: int) -> str:
+    """Cut an over-long question at a token boundary: otherwise truncation="only_second" cannot fit a window."""
+    enc = tokenizer(question, add_special_tokens=False, return_offsets_mapping=True)
+    if len(enc["input_ids"]) <= max_tokens:
+        return question
+    return question[: enc["offset_mapping"][max_tokens - 1][1]]
+
+
+def encode_windows(
+    tokenizer: PreTrainedTokenizerBase,
+    question: str | Sequence[str],
+    contexts: Sequence[str],
+    max_length: int,
+    stride: int,
+    padding: bool | str = True,
+) -> Windows:
+    """Cut each (question, context) pair into overlapping windows; training and reading share this so both
+    see the same windows. `stride` is the token overlap between neighbouring windows."""
+    questions = [question] * len(contexts) if isinstance(question, str) else list(question)
+    questions = [fit_question(tokenizer, q, max_length // 4) for q in questions]
+    longest_q = max(len(tokenizer(q, add_special_tokens=False)["input_ids"]) for q in questions)
+    room = max_length - longest_q - tokenizer.num_special_tokens_to_add(pair=True)
+    stride = max(0, min(stride, room // 2))  # the tokenizer refuses a stride that leaves no room to advance
+    enc = tokenizer(
+        questions,
+        list(contexts),
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        padding=padding,
+        return_tensors="pt",
+    )
+    context_mask = [[s == 1 for s in enc.sequence_ids(i)] for i in range(len(enc["input_ids"]))]
+    offsets = [[(int(a), int(b)) for a, b in row] for row in enc.pop("offset_mapping").tolist()]
+    sample = [int(s) for s in enc.pop("overflow_to_sample_mapping").tolist()]
+    return Windows(enc, sample, context_mask, offsets)
+
+
+def best_spans(
+    start_logits: torch.Tensor,
+    end_logits: torch.Tensor,
+    context_mask: Sequence[bool],
+    max_answer_tokens: int,
+    top_n: int = 20,
+    cls_index: int = 0,
+) -> tuple[list[tuple[int, int, float, float, float]], float]:
+    """Valid spans of one window, best first, as (start_token, end_token, score, p_start, p_end), and the
+    window's no-answer score. Valid: start <= end < start + max_answer_tokens, both inside the context."""
+    import torch
+
+    allowed = torch.tensor(list(context_mask), dtype=torch.bool)
+    if not bool(allowed.any()):
+        return [], 1.0
+    with_cls = allowed.clone()
+    with_cls[cls_index] = True
+    neg = torch.finfo(start_logits.dtype).min
+    p_start = torch.softmax(start_logits.float().masked_fill(~with_cls, neg), dim=-1)
+    p_end = torch.softmax(end_logits.float().masked_fill(~with_cls, neg), dim=-1)
+    null = float(p_start[cls_index] * p_end[cls_index])
+    k = min(top_n, int(allowed.sum()))
+    starts = torch.topk(p_start.masked_fill(~allowed, -1.0), k).indices
+    ends = torch.topk(p_end.masked_fill(~allowed, -1.0), k).indices
+    scores = p_start[starts][:, None] * p_end[ends][None, :]
+    length = ends[None, :] - starts[:, None]
+    scores = scores.masked_fill((length < 0) | (length >= max_answer_tokens), -1.0)
+    out: list[tuple[int, int, float, float, float]] = []
+    flat = scores.flatten()
+    for idx in torch.argsort(flat, descending=True).tolist():
+        if flat[idx] < 0:
+            break
+        s, e = int(starts[idx // k]), int(ends[idx % k])
+        out.append((s, e, float(flat[idx]), float(p_start[s]), float(p_end[e])))
+    return out, null
+
+
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
+    """Drop surrounding whitespace: some tokenizers' offsets include the space before a word."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return start, end
+
+
+class TransformersReader:
+    """Reads retrieved chunks with an extractive QA model; answers are verbatim, cited document spans."""
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str,
+        max_answer_tokens: int = 30,
+        max_length: int = 384,
+        stride: int = 128,
+        batch_size: int = 16,
+        top_n: int = 20,
+        device: str | None = None,
+        precision: Precision | str = Precision.FP32,
+    ) -> None:
+        self.model_name = model
+        self.precision = Precision(precision)
+        self.max_answer_tokens = max_answer_tokens
+        self.max_length = max_length
+        self.stride = stride
+        self.batch_size = batch_size
+        self.top_n = top_n
+        self.device = device
+        self._model: PreTrainedModel | None = None
+        self._tokenizer: PreTrainedTokenizerBase | None = None
+        # Fast tokenizers are not safe to call from two threads at once ("Already borrowed").
+        self._tokenizer_lock = threading.Lock()
+
+    @classmethod
+    def from_loaded(
+        cls, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, name: str = "in-memory", **config: Any
+    ) -> TransformersReader:
+        """A reader over a model already in memory (training evaluates its current weights this way)."""
+        reader = cls(name, **config)
+        reader._model, reader._tokenizer = model, tokenizer
+        reader.device = str(next(model.parameters()).device)
+        return reader
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        import torch
+        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+        path = str(Path(self.model_name).expanduser())
+        local = Path(path).is_dir()
+        if not local and (Path(path).is_absolute() or path.startswith(".") or Path(path).exists()):
+            raise ModelLoadError(f"reader model folder not found: {path}")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+            model = AutoModelForQuestionAnswering.from_pretrained(path, local_files_only=local, dtype=torch.float32)
+        except Exception as err:
+            raise ModelLoadError(
+                f"cannot load reader model {self.model_name!r} ({type(err).__name__}: {err}); give a local "
+                "folder with an extractive QA checkpoint (config, weights, tokenizer), or a hub id when online"
+            ) from err
+        if not getattr(tokenizer, "is_fast", False):
+            raise ModelLoadError(f"reader model {self.model_name!r} has no fast tokenizer: offsets need one")
+        self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self._model = model.to(self.device).eval()
+        self._tokenizer = tokenizer
+
+    @property
+    def model(self) -> PreTrainedModel:
+        if self._model is None:
+            raise RuntimeError("TransformersReader.warm_up() must run before use")
+        return self._model
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        if self._tokenizer is None:
+            raise RuntimeError("TransformersReader.warm_up() must run before use")
+        return self._tokenizer
+
+    def _logits(self, windows: Windows) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
+        names = [n for n in self.tokenizer.model_input_names if n in windows.encoding]
+        starts, ends = [], []
+        autocast = torch.autocast(
+            device_type=str(self.device).split(":")[0], dtype=torch.bfloat16, enabled=self.precision is Precision.BF16
+        )
+        with torch.inference_mode(), autocast:
+            for i in range(0, len(windows), self.batch_size):
+                batch = {n: windows.encoding[n][i : i + self.batch_size].to(self.device) for n in names}
+                out = self.model(**batch)
+                starts.append(out.start_logits.float().cpu())
+                ends.append(out.end_logits.float().cpu())
+        return torch.cat(starts), torch.cat(ends)
+
+    def run(
+        self,
+        question: str,
+        passages: Sequence[RetrievedPassage],
+        documents: Mapping[str, Document],
+        max_answers: int = 5,
+    ) -> list[Answer]:
+        readable = [p for p in passages if p.chunk.text.strip()]
+        if not readable or not question.strip() or max_answers <= 0:
+            return []
+        tokenizer = self.tokenizer
+        with self._tokenizer_lock:
+            windows = encode_windows(
+                tokenizer, question, [p.chunk.text for p in readable], self.max_length, self.stride
+            )
+        start_logits, end_logits = self._logits(windows)
+        input_ids = windows.encoding["input_ids"]
+        best: dict[tuple[str, int, int], Answer] = {}
+        for w in range(len(windows)):
+            passage = readable[windows.sample[w]]
+            chunk = passage.chunk
+            doc = documents[chunk.doc_id]
+            cls_positions = (
+                (input_ids[w] == tokenizer.cls_token_id).nonzero() if tokenizer.cls_token_id is not None else []
+            )
+            cls_index = int(cls_positions[0]) if len(cls_positions) else 0
+            spans, null = best_spans(
+                start_logits[w], end_logits[w], windows.context_mask[w], self.max_answer_tokens, self.top_n, cls_index
+            )
+            kept = 0
+            for s, e, score, p_start, p_end in spans:
+                a, b = _trim(chunk.text, windows.offsets[w][s][0], windows.offsets[w][e][1])
+                if a >= b:
+                    continue
+                key = (doc.id, chunk.start + a, chunk.start + b)
+                if key in best and best[key].score >= score:
+                    kept += 1
+                    continue
+                best[key] = make_answer(
+                    question,
+                    doc.text,
+                    doc.id,
+                    chunk.id,
+                    chunk.start,
+                    chunk.end,
+                    chunk.start + a,
+                    chunk.start + b,
+                    self.name,
+                    score,
+                    retrieval_score=passage.score,
+                    details={"null_score": null, "start_prob": p_start, "end_prob": p_end, "window": float(w)},
+                )
+                kept += 1
+                if kept >= max_answers:
+                    break
+        ranked = sorted(best.values(), key=lambda x: (-x.score, x.doc_id, x.start, x.end))
+        return ranked[:max_answers]

@@ -1,0 +1,478 @@
+"""Fine-tune an extractive QA reader on SQuAD-format data; keep the weights with the best dev F1.
+
+Plain torch (AdamW, linear warm-up then linear decay), one process, one GPU when there is one: the loop is short
+enough to read, and checkpoints hold only state dicts of tensors and plain values, saved with `torch.save` and
+read back with `torch.load(weights_only=True)`, so a checkpoint can never run code. A resumed run continues
+the same trajectory: the batch order is a function of (seed, epoch) and the dropout RNG state is restored.
+
+Dev evaluation reads each question against its own context with the same `TransformersReader` the service
+uses (oracle retrieval), scored with SQuAD's answer normalisation, exact match and token F1.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import random
+import re
+import string
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from index.documents import Chunk, Document
+from index.embedder import BUNDLED_MODEL, resolve_model_path
+from index.errors import ModelLoadError, QAError
+from index.retriever import RetrievedPassage
+from qa.readers.transformers_reader import Precision
+from qa.training_data import SquadExample, TrainingDataError, build_features, load_squad, sha256_file
+
+if TYPE_CHECKING:
+    from qa.readers.base import Reader
+
+DEFAULT_BASE_MODEL = BUNDLED_MODEL
+CHECKPOINT_DIR = "checkpoint"
+CHECKPOINT_FILE = "state.pt"
+Say = Callable[[str], None]
+
+
+class TrainingError(QAError):
+    """Training cannot start or continue as asked; the message says why."""
+
+
+# --- SQuAD metrics -------------------------------------------------------------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCT = set(string.punctuation)
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD's normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def exact_match(prediction: str, gold: str) -> float:
+    return float(normalize_answer(prediction) == normalize_answer(gold))
+
+
+def token_f1(prediction: str, gold: str) -> float:
+    pred, ref = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    if not pred or not ref:
+        return float(pred == ref)
+    same = sum((Counter(pred) & Counter(ref)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+@dataclass(slots=True)
+class EvalResult:
+    exact_match: float
+    f1: float
+    questions: int
+    predictions: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, float | int]:
+        return {"exact_match": round(self.exact_match, 4), "f1": round(self.f1, 4), "questions": self.questions}
+
+
+def evaluate_reader(
+    reader: Reader, examples: Sequence[SquadExample], progress: bool = False, desc: str = "eval"
+) -> EvalResult:
+    """Oracle-context EM/F1: each question is read against its whole own context; the top answer counts
+    (these sets have no unanswerable questions, so the reader never abstains here)."""
+    from tqdm.auto import tqdm
+
+    ems, f1s, predictions = [], [], {}
+    for ex in tqdm(examples, desc=desc, unit="q", disable=not progress, mininterval=5):
+        doc = Document(id=f"context:{ex.document_id}", text=ex.context)
+        passage = RetrievedPassage(chunk=Chunk.from_document(doc, 0, len(doc.text), 0), score=1.0, rank=1)
+        answers = reader.run(ex.question, [passage], {doc.id: doc}, max_answers=1)
+        pred = answers[0].text if answers else ""
+        golds = [text for text, _ in ex.answers] or [""]
+        ems.append(max(exact_match(pred, g) for g in golds))
+        f1s.append(max(token_f1(pred, g) for g in golds))
+        predictions[ex.id] = pred
+    n = len(examples)
+    return EvalResult(sum(ems) / max(1, n), sum(f1s) / max(1, n), n, predictions)
+
+
+# --- configuration -------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    train_path: Path
+    dev_path: Path
+    output_dir: Path
+    base_model: str = DEFAULT_BASE_MODEL
+    epochs: int = 2
+    batch_size: int = 16
+    lr: float = 1e-4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_length: int = 384
+    stride: int = 128
+    negative_ratio: float = 1.0
+    seed: int = 13
+    max_steps: int | None = None
+    grad_clip: float = 1.0
+    precision: Precision = Precision.FP32
+    # Evaluation and bookkeeping: they do not change the weights' trajectory, so a resume may change them.
+    eval_every: int | None = None
+    dev_sample: int = 100
+    eval_max_answer_tokens: int = 64
+    checkpoint_every: int = 100
+    threads: int | None = None
+    resume: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "max_length"):
+            if getattr(self, name) < 1:
+                raise TrainingError(f"{name} must be >= 1")
+        if not 0 <= self.stride < self.max_length:
+            raise TrainingError(f"stride must be in [0, max_length), got {self.stride}")
+        if self.lr <= 0 or self.negative_ratio < 0 or not 0 <= self.warmup_ratio < 1:
+            raise TrainingError("lr must be > 0, negative_ratio >= 0 and warmup_ratio in [0, 1)")
+
+    def trajectory(self) -> dict[str, Any]:
+        """What determines the weights; a checkpoint resumes only under the same values."""
+        return {
+            "base_model": self.base_model,
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "lr": self.lr,
+            "weight_decay": self.weight_decay,
+            "warmup_ratio": self.warmup_ratio,
+            "max_length": self.max_length,
+            "stride": self.stride,
+            "negative_ratio": self.negative_ratio,
+            "seed": self.seed,
+            "max_steps": self.max_steps,
+            "grad_clip": self.grad_clip,
+            "precision": str(self.precision),
+        }
+
+
+def check_separate(config: TrainConfig, train: Sequence[SquadExample], dev: Sequence[SquadExample]) -> None:
+    """Refuse test data for training and any context shared by train and dev (selection would be optimistic)."""
+    if "test" in config.train_path.name.lower():
+        raise TrainingError(f"refusing to train on {config.train_path}: test splits are for measurement only")
+    if config.train_path.resolve() == config.dev_path.resolve():
+        raise TrainingError("train and dev are the same file")
+    train_contexts = {hashlib.sha256(ex.context.encode()).digest() for ex in train}
+    shared = [ex.id for ex in dev if hashlib.sha256(ex.context.encode()).digest() in train_contexts]
+    if shared:
+        raise TrainingError(f"{len(shared)} dev questions share their context with training data, e.g. {shared[0]}")
+
+
+def dev_subset(dev: Sequence[SquadExample], n: int, seed: int) -> list[SquadExample]:
+    """A fixed sample of dev questions (same seed, same sample) for the cheaper in-training evaluations."""
+    if n <= 0 or n >= len(dev):
+        return list(dev)
+    keep = set(random.Random(seed).sample(range(len(dev)), n))
+    return [ex for i, ex in enumerate(dev) if i in keep]
+
+
+def lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    """Linear warm-up to `base`, then linear decay to 0 at `total`."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * max(0.0, (total - step) / max(1, total - warmup))
+
+
+def pick_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# --- checkpoints ---------------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """Atomic: a run killed while saving keeps its previous checkpoint."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise TrainingError(f"cannot read checkpoint {path} ({type(err).__name__}: {err})") from err
+
+
+# --- training ------------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TrainResult:
+    output_dir: Path
+    best_step: int
+    dev: EvalResult
+    wall_time_s: float
+    report: dict[str, Any]
+
+
+def _load_base(config: TrainConfig) -> tuple[Any, Any, str]:
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    path = resolve_model_path(config.base_model)
+    local = Path(path).is_dir()
+    if not local and (Path(path).is_absolute() or path.startswith(".") or Path(path).exists()):
+        raise ModelLoadError(f"base model folder not found: {path}")
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
+        model = AutoModelForQuestionAnswering.from_pretrained(path, local_files_only=local)
+    except Exception as err:
+        raise ModelLoadError(f"cannot load base model {config.base_model!r} ({type(err).__name__}: {err})") from err
+    if not getattr(tokenizer, "is_fast", False):
+        raise ModelLoadError(f"base model {config.base_model!r} has no fast tokenizer: labels need offsets")
+    return model, tokenizer, path
+
+
+def _write_report(output_dir: Path, report: dict[str, Any]) -> None:
+    output_dir.mkdir(parents=True, exist_ok=True)
+    tmp = output_dir / "training.json.tmp"
+    tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, output_dir / "training.json")
+
+
+def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool = True) -> TrainResult:
+    """Train, evaluate on a dev sample every `eval_every` steps (and at the end of each epoch when unset),
+    save the best weights as a transformers folder in `output_dir`, then score that folder on the full dev."""
+    import torch
+    import transformers
+    from tqdm.auto import tqdm
+
+    from qa.readers.transformers_reader import TransformersReader
+
+    t_start = time.perf_counter()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = pick_device()
+    train_set, dev_set = load_squad(config.train_path), load_squad(config.dev_path)
+    check_separate(config, train_set, dev_set)
+    data = {
+        "train": {
+            "path": str(config.train_path),
+            "sha256": sha256_file(config.train_path),
+            "questions": len(train_set),
+        },
+        "dev": {"path": str(config.dev_path), "sha256": sha256_file(config.dev_path), "questions": len(dev_set)},
+    }
+    fingerprint = hashlib.sha256(
+        json.dumps([config.trajectory(), data["train"]["sha256"]], sort_keys=True).encode()
+    ).hexdigest()[:16]
+
+    random.seed(config.seed)
+    torch.manual_seed(config.seed)  # the fresh qa_outputs head is initialised from this
+    model, tokenizer, base_path = _load_base(config)
+    model.to(device)
+    say(f"base model {config.base_model} ({base_path}) on {device}")
+
+    with tqdm(total=len(train_set), desc="windows", unit="q", disable=not progress, mininterval=5) as bar:
+        features = build_features(
+            tokenizer, train_set, config.max_length, config.stride, config.negative_ratio, config.seed, bar.update
+        )
+    if len(features) == 0:
+        raise TrainingDataError(f"{config.train_path}: no training windows")
+    say(f"training windows: {features.stats.to_json()}")
+
+    steps_per_epoch = math.ceil(len(features) / config.batch_size)
+    total = config.epochs * steps_per_epoch
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+    warmup = int(config.warmup_ratio * total)
+    eval_every = config.eval_every or steps_per_epoch
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm", "norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)]},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    dev_eval = dev_subset(dev_set, config.dev_sample, config.seed)
+    ckpt_path = config.output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
+
+    step, best_f1, best_step, evals, elapsed_before = 0, -1.0, 0, [], 0.0
+    if config.resume and ckpt_path.exists():
+        state = load_checkpoint(ckpt_path)
+        if state["fingerprint"] != fingerprint:
+            raise TrainingError(
+                f"checkpoint {ckpt_path} was made with other hyperparameters or training data; "
+                "rerun with the same ones, or without --resume to start over"
+            )
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng_cpu"])
+        if device == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"])
+        step, best_f1, best_step = int(state["step"]), float(state["best_f1"]), int(state["best_step"])
+        evals, elapsed_before = json.loads(state["evals"]), float(state["elapsed_s"])
+        say(f"resumed from {ckpt_path} at step {step}/{total}")
+    elif config.resume:
+        say(f"no checkpoint at {ckpt_path}: starting from the base model")
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            ckpt_path,
+            {
+                "fingerprint": fingerprint,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state() if device == "cuda" else None,
+                "step": step,
+                "best_f1": best_f1,
+                "best_step": best_step,
+                "evals": json.dumps(evals),
+                "elapsed_s": elapsed_before + time.perf_counter() - t_start,
+            },
+        )
+
+    def report(final: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "base_model": config.base_model,
+            "data": data,
+            "hyperparameters": config.trajectory(),
+            "evaluation": {
+                "dev_sample": len(dev_eval),
+                "eval_every": eval_every,
+                "max_answer_tokens": config.eval_max_answer_tokens,
+                "max_length": config.max_length,
+                "stride": config.stride,
+                "metric": "SQuAD-normalised exact match and token F1, top answer over the question's own context",
+            },
+            "windows": features.stats.to_json(),
+            "steps": {"total": total, "per_epoch": steps_per_epoch, "warmup": warmup, "done": step},
+            "evals": evals,
+            "best_step": best_step,
+            "final_dev": final,
+            "wall_time_s": round(elapsed_before + time.perf_counter() - t_start, 1),
+            "device": device if device == "cpu" else torch.cuda.get_device_name(),
+            "threads": torch.get_num_threads(),
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+            "python": platform.python_version(),
+        }
+
+    def evaluate_now() -> None:
+        nonlocal best_f1, best_step
+        model.eval()
+        reader = TransformersReader.from_loaded(
+            model,
+            tokenizer,
+            max_answer_tokens=config.eval_max_answer_tokens,
+            max_length=config.max_length,
+            stride=config.stride,
+            precision=config.precision,
+        )
+        result = evaluate_reader(reader, dev_eval, progress, desc=f"dev@{step}")
+        model.train()
+        entry = {"step": step, "epoch": round(step / steps_per_epoch, 3), **result.summary()}
+        entry["elapsed_s"] = round(elapsed_before + time.perf_counter() - t_start, 1)
+        evals.append(entry)
+        if result.f1 > best_f1:
+            best_f1, best_step = result.f1, step
+            model.save_pretrained(config.output_dir)
+            tokenizer.save_pretrained(config.output_dir)
+        _write_report(config.output_dir, report())
+        checkpoint()
+        say(f"step {step}: dev sample EM {result.exact_match:.4f} F1 {result.f1:.4f} (best: step {best_step})")
+
+    model.train()
+    autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=config.precision is Precision.BF16)
+    tensors = features.tensors
+    running = None
+    with tqdm(total=total, initial=step, desc="train-reader", unit="step", disable=not progress, mininterval=5) as bar:
+        while step < total:
+            epoch, pos = divmod(step, steps_per_epoch)
+            order = torch.randperm(len(features), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+            idx = order[pos * config.batch_size : (pos + 1) * config.batch_size]
+            batch = {k: v[idx].to(device) for k, v in tensors.items()}
+            lr = lr_at(step, total, warmup, config.lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with autocast:
+                loss = model(**batch).loss
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            value = loss.item()
+            running = value if running is None else 0.95 * running + 0.05 * value
+            bar.update(1)
+            bar.set_postfix(loss=f"{running:.3f}", lr=f"{lr:.2e}", refresh=False)
+            if step % eval_every == 0 or step == total:
+                evaluate_now()
+            elif step % config.checkpoint_every == 0:
+                checkpoint()
+    if best_step == 0 and not (config.output_dir / "config.json").exists():
+        evaluate_now()  # resumed after the last step with nothing saved
+
+    # The selected weights, loaded back from the folder exactly as the service will load them (in fp32).
+    final_reader = TransformersReader(
+        str(config.output_dir),
+        max_answer_tokens=config.eval_max_answer_tokens,
+        max_length=config.max_length,
+        stride=config.stride,
+        device=device,
+    )
+    final_reader.warm_up()
+    dev = evaluate_reader(final_reader, dev_set, progress, desc="dev (full)")
+    say(f"best step {best_step}: full dev EM {dev.exact_match:.4f} F1 {dev.f1:.4f} ({dev.questions} questions)")
+    final = report({"step": best_step, **dev.summary()})
+    _write_report(config.output_dir, final)
+    (config.output_dir / "dev_predictions.json").write_text(json.dumps(dev.predictions, indent=1) + "\n")
+    return TrainResult(config.output_dir, best_step, dev, final["wall_time_s"], final)
+
+
+def export_compact(source: str | Path, target: str | Path, half: bool = True) -> Path:
+    """Copy a trained reader as a small folder: config, tokenizer and (by default) fp16 safetensors weights,
+    which the reader loads back as fp32. Training state and reports are left behind except training.json."""
+    import shutil
+
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    source, target = Path(source), Path(target)
+    if not (source / "config.json").exists():
+        raise ModelLoadError(f"no trained reader in {source}")
+    model = AutoModelForQuestionAnswering.from_pretrained(source, local_files_only=True, dtype=torch.float32)
+    if half:
+        model = model.half()
+    target.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(target)
+    AutoTokenizer.from_pretrained(source, local_files_only=True).save_pretrained(target)
+    if (source / "training.json").exists():
+        shutil.copy2(source / "training.json", target / "training.json")
+    return target
+
+
+__all__ = [
+    "EvalResult",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingError",
+    "evaluate_reader",
+    "exact_match",
+    "export_compact",
+    "normalize_answer",
+    "run_training",
+    "token_f1",
+]

