@@ -30,6 +30,13 @@ class ServiceSettings(Settings):
     ask_concurrency: int = Field(
         4, ge=1, le=64, description="Questions answered at once; more requests wait (the models are CPU-bound)."
     )
+    torch_threads: int = Field(
+        1,
+        ge=0,
+        le=256,
+        description="Intra-op threads of torch in `qa serve` (process-wide); questions already run in parallel, "
+        "and more threads per question oversubscribe the cores. 0 keeps torch's default (one per core).",
+    )
     warm_up_in_background: bool = Field(
         False, description="Serve /health at once and load the pipeline behind it (/ready says when it is done)."
     )

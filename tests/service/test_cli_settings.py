@@ -65,3 +65,10 @@ def test_bad_service_settings_are_refused(monkeypatch: pytest.MonkeyPatch, var: 
     monkeypatch.setenv(var, value)
     with pytest.raises(ValidationError):
         ServiceSettings(_env_file=None)
+
+
+def test_torch_threads_default_to_one_per_question(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QA_TORCH_THREADS", raising=False)
+    assert ServiceSettings(_env_file=None).torch_threads == 1
+    monkeypatch.setenv("QA_TORCH_THREADS", "0")
+    assert ServiceSettings(_env_file=None).torch_threads == 0
