@@ -21,7 +21,7 @@ from index.retriever import RetrievalMode, RetrievedPassage, Retriever
 from index.store import CorpusIndex, build_index, load_index
 from qa.abbreviations import abbreviation_map, expand_query
 from qa.answers import Answer
-from qa.ranking import rank_answers
+from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
 from qa.readers.base import Reader, ReaderKind
 from qa.settings import Settings, parse_enum
 
@@ -182,6 +182,8 @@ class QAPipeline:
         candidates = self.reader(reader or self.settings.reader).run(
             question, self.expand_passages(passages), self.index.documents, n * 4
         )
+        ranks = document_ranks([p.chunk.doc_id for p in passages])
+        candidates = combine_with_retrieval(candidates, ranks, self.settings.retrieval_weight)
         threshold = self.settings.min_answer_score if min_score is None else min_score
         return rank_answers(candidates, n, threshold)
 

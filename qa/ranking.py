@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from qa.answers import Answer
 
@@ -33,3 +33,27 @@ def rank_answers(answers: Iterable[Answer], max_answers: int, min_score: float) 
         if len(kept) >= max_answers:
             break
     return kept
+
+
+def document_ranks(doc_ids_in_rank_order: Sequence[str]) -> dict[str, int]:
+    """1-based rank of each document by its best retrieved passage."""
+    ranks: dict[str, int] = {}
+    for doc_id in doc_ids_in_rank_order:
+        ranks.setdefault(doc_id, len(ranks) + 1)
+    return ranks
+
+
+def combine_with_retrieval(answers: Iterable[Answer], doc_rank: dict[str, int], weight: float) -> list[Answer]:
+    """BERTserini-style interpolation of reader and retrieval evidence.
+
+    The retrieval side is 1/rank of the answer's document: rank is comparable across dense, BM25 and fused
+    retrieval, whose raw scores live on unrelated scales. A document not retrieved at all counts as last + 1.
+    """
+    if weight <= 0:
+        return list(answers)
+    worst = len(doc_rank) + 1
+    out = []
+    for a in answers:
+        r = 1.0 / doc_rank.get(a.doc_id, worst)
+        out.append(a.with_score((1.0 - weight) * a.reader_score + weight * r, retrieval=r))
+    return out

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from qa.answers import make_answer
 from qa.ranking import rank_answers
 
@@ -29,3 +31,16 @@ def test_same_text_in_other_document_is_one_answer() -> None:
 def test_make_answer_keeps_both_spans_consistent() -> None:
     a = make_answer("q", TEXT, "d", "d#1", 10, 60, 14, 25, "t", 0.5)
     assert a.text == TEXT[a.start : a.end] == a.passage.text[a.span_in_passage.start : a.span_in_passage.end]
+
+
+def test_retrieval_interpolation_uses_document_rank() -> None:
+    from qa.ranking import combine_with_retrieval, document_ranks
+
+    ranks = document_ranks(["d2", "d2", "d1"])
+    assert ranks == {"d2": 1, "d1": 2}
+    a1, a2, a3 = ans(14, 25, 0.6, "d1"), ans(70, 74, 0.5, "d2"), ans(0, 6, 0.9, "d9")
+    combined = {a.doc_id: a.score for a in combine_with_retrieval([a1, a2, a3], ranks, 0.5)}
+    assert combined["d1"] == pytest.approx(0.5 * 0.6 + 0.5 * (1 / 2))
+    assert combined["d2"] == pytest.approx(0.5 * 0.5 + 0.5 * 1.0)
+    assert combined["d9"] == pytest.approx(0.5 * 0.9 + 0.5 * (1 / 3))  # not retrieved: last + 1
+    assert combine_with_retrieval([a1], ranks, 0.0) == [a1]
