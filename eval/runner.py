@@ -9,6 +9,7 @@ extended past the system's usual depth only when that depth names fewer than 10 
 from __future__ import annotations
 
 import random
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -119,6 +120,25 @@ def select_examples(examples: Sequence[Example], limit: int | None, seed: int) -
         return list(examples)
     keep = sorted(random.Random(seed).sample(range(len(examples)), limit))
     return [examples[i] for i in keep]
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", *args], cwd=Path(__file__).resolve().parent, capture_output=True, text=True, timeout=5, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def code_version() -> dict[str, Any]:
+    """The commit the code runs from, and whether tracked files differ from it: which system a number is of."""
+    status = _git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git_commit": _git("rev-parse", "--short", "HEAD") or None,
+        "git_dirty": bool(status) if status is not None else None,
+    }
 
 
 def seed_everything(seed: int) -> None:
@@ -348,4 +368,5 @@ class EvalRunner:
             "seed": self.seed,
             "limit": self.limit,
             "evaluated_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            **code_version(),
         }
