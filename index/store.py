@@ -1,18 +1,24 @@
 """Build, publish and load an index directory.
 
-Layout: `<index_dir>/CURRENT` names one immutable folder under `<index_dir>/versions/`. A build writes a new
-folder under a temporary name, renames it into place, then replaces CURRENT with `os.replace`, which is
-atomic: a crash at any moment leaves CURRENT naming a complete index (the old one or the new one).
+Layout: `<index_dir>/CURRENT` names one immutable folder under `<index_dir>/versions/` (and records the sha256
+of that folder's manifest). A build writes a new folder under a temporary name, renames it into place, then
+replaces CURRENT with `os.replace`, which is atomic: a crash at any moment leaves CURRENT naming a complete index
+(the old one or the new one). Publishers take an advisory lock, so two never interleave.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,15 +30,18 @@ from index.chunking import Chunker, ChunkingConfig
 from index.dense import DenseIndexType, build_dense_index, load_dense_index, save_dense_index
 from index.documents import Chunk, Document
 from index.embedder import Embedder
-from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from index.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
 from index.ingest import corpus_fingerprint
 from index.lexical import LexicalIndex
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, CorpusInfo, Manifest, ModelInfo, file_digest
 
 CURRENT_NAME = "CURRENT"
 VERSIONS_DIR = "versions"
+LOCK_NAME = ".lock"
 LEXICAL_TOKENIZER = "word-stopwords-ize-snowball-en/2"
 KEEP_VERSIONS = 2
+_VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+_DIGEST_LINE = re.compile(r"manifest-sha256 ([0-9a-f]{64})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +91,64 @@ def embedding_text(doc: Document, chunk: Chunk) -> str:
     return f"{doc.title}. {chunk.text}" if doc.title else chunk.text
 
 
-def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+class IndexWriteError(QAError, OSError):
+    """A new index version could not be written (no space, no permission, ...); the current one is untouched."""
+
+
+class IndexConflictError(QAError):
+    """CURRENT moved while an update was being prepared: publishing would silently drop the other change."""
+
+
+class _Anything:
+    """`publish_version`'s default: no expectation about what CURRENT names."""
+
+
+ANY_CURRENT = _Anything()
+
+
+@dataclass(frozen=True, slots=True)
+class Pointer:
+    """What CURRENT says: the version's folder name and, since format 2 of the pointer, its manifest's sha256."""
+
+    name: str
+    manifest_sha256: str | None = None
+
+
+def _document_line(doc: Document) -> str:
+    """One documents.jsonl line; refuses what could not be written as UTF-8 or served back as JSON later."""
+    try:
+        line = json.dumps(doc.to_json(), ensure_ascii=False)
+        line.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise CorpusError(
+            f"document {doc.id!r}: not valid Unicode text ({err.reason} at character {err.start} of its JSON form)"
+        ) from err
+    except (TypeError, ValueError) as err:
+        raise CorpusError(f"document {doc.id!r}: 'meta' is not plain JSON ({err})") from err
+    return line
+
+
+def check_documents(documents: Sequence[Document]) -> list[str]:
+    """Refuse what would crash or corrupt a build (duplicate ids, lone surrogates, ...), naming the document;
+    returns each document's JSON line, ready to be written."""
+    seen: set[str] = set()
+    lines = []
+    for doc in documents:
+        if not isinstance(doc.id, str) or not doc.id:
+            raise CorpusError(f"document {doc.id!r}: the id must be a non-empty string")
+        if doc.id in seen:
+            raise CorpusError(f"document {doc.id!r}: duplicate id")
+        if not isinstance(doc.text, str) or (doc.title is not None and not isinstance(doc.title, str)):
+            raise CorpusError(f"document {doc.id!r}: text and title must be strings")
+        seen.add(doc.id)
+        lines.append(_document_line(doc))
+    return lines
+
+
+def _write_lines(path: Path, lines: Sequence[str]) -> None:
     with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+        for line in lines:
+            fh.write(line + "\n")
 
 
 def _fsync_tree(folder: Path) -> None:
@@ -93,6 +156,8 @@ def _fsync_tree(folder: Path) -> None:
         if p.is_file():
             with p.open("rb") as fh:
                 os.fsync(fh.fileno())
+        elif p.is_dir():
+            _fsync_dir(p)
     _fsync_dir(folder)
 
 
@@ -104,54 +169,85 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def current_version(index_dir: Path) -> Path | None:
+def read_pointer(index_dir: Path) -> Pointer | None:
+    """CURRENT's content, or None when there is no index yet; a damaged pointer is refused by name."""
     pointer = index_dir / CURRENT_NAME
     if not pointer.is_file():
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
-    if not name or "/" in name or name.startswith("."):
-        raise IndexCorruptError(f"{pointer}: does not name an index version; rebuild with `qa index`")
-    return index_dir / VERSIONS_DIR / name
-
-
-def build_index(
-    documents: Sequence[Document],
-    embedder: Embedder,
-    index_dir: Path,
-    config: IndexConfig = IndexConfig(),
-    source: str | None = None,
-    show_progress: bool = False,
-    on_stage: Callable[[str], None] | None = None,
-) -> Manifest:
-    """Chunk, embed and index `documents`, then publish the result atomically as the current index."""
-    embedder.warm_up()
-    say = on_stage or (lambda _msg: None)
-    chunker = Chunker(config.chunking, embedder.count_tokens)
-    by_id = {d.id: d for d in documents}
-    chunks = list(chunker.chunk_all(documents))
-    say(f"{len(documents)} documents -> {len(chunks)} chunks")
-    vectors = embedder.encode([embedding_text(by_id[c.doc_id], c) for c in chunks], show_progress=show_progress)
-    dense = build_dense_index(vectors, config.dense_type)
-    lexical = LexicalIndex.build([embedding_text(by_id[c.doc_id], c) for c in chunks], config.bm25_k1, config.bm25_b)
-
-    versions = index_dir / VERSIONS_DIR
-    versions.mkdir(parents=True, exist_ok=True)
-    tmp = versions / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
     try:
-        _write_jsonl(tmp / "documents.jsonl", [d.to_json() for d in documents])
-        _write_jsonl(tmp / "chunks.jsonl", [c.to_json() for c in chunks])
+        lines = pointer.read_text(encoding="utf-8").splitlines()
+    except (UnicodeDecodeError, OSError) as err:
+        raise IndexCorruptError(f"{pointer}: unreadable ({err}); rebuild with `qa index`") from err
+    name = lines[0].strip() if lines else ""
+    if not _VERSION_NAME.fullmatch(name):
+        raise IndexCorruptError(f"{pointer}: does not name an index version; rebuild with `qa index`")
+    digest = None
+    if len(lines) > 1 and lines[1].strip():
+        m = _DIGEST_LINE.fullmatch(lines[1].strip())
+        if m is None:
+            raise IndexCorruptError(f"{pointer}: second line is not a manifest digest; rebuild with `qa index`")
+        digest = m.group(1)
+    return Pointer(name, digest)
+
+
+def current_version(index_dir: Path) -> Path | None:
+    pointer = read_pointer(Path(index_dir))
+    return None if pointer is None else Path(index_dir) / VERSIONS_DIR / pointer.name
+
+
+@contextmanager
+def publish_lock(index_dir: Path) -> Iterator[None]:
+    """One publisher at a time per index directory (an advisory lock, released if the process dies)."""
+    fd = os.open(index_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def _version_name(fingerprint: str) -> str:
+    """Sortable by creation time (microseconds) so pruning keeps the newest; unique by a random suffix."""
+    now = time.time()
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+    return f"v{stamp}{int(now % 1 * 1_000_000):06d}-{fingerprint[:8]}-{uuid.uuid4().hex[:6]}"
+
+
+def write_version(
+    index_dir: Path,
+    documents: Sequence[Document],
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+    model: ModelInfo,
+    config: IndexConfig,
+    source: str | None = None,
+) -> tuple[str, Manifest]:
+    """Write a complete, fsynced version folder (not yet current) and return its name and manifest.
+
+    Everything goes to a temporary folder first, renamed into place only when whole: a crash leaves at most a
+    `.tmp-*` folder, which readers never look at. A write that fails (no space, no permission) removes the
+    temporary folder and raises IndexWriteError naming the cause.
+    """
+    lines = check_documents(documents)
+    if len(vectors) != len(chunks):
+        raise ValueError(f"{len(vectors)} vectors for {len(chunks)} chunks")
+    dense = build_dense_index(vectors, config.dense_type)
+    by_id = {d.id: d for d in documents}
+    lexical = LexicalIndex.build([embedding_text(by_id[c.doc_id], c) for c in chunks], config.bm25_k1, config.bm25_b)
+    versions = index_dir / VERSIONS_DIR
+    tmp: Path | None = None
+    try:
+        versions.mkdir(parents=True, exist_ok=True)
+        tmp = versions / f".tmp-{uuid.uuid4().hex}"
+        tmp.mkdir()
+        _write_lines(tmp / "documents.jsonl", lines)
+        _write_lines(tmp / "chunks.jsonl", [json.dumps(c.to_json(), ensure_ascii=False) for c in chunks])
         save_dense_index(dense, tmp / "dense.faiss")
         lexical.save(tmp / "bm25")
         files = {p.relative_to(tmp).as_posix(): file_digest(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = Manifest(
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            model=ModelInfo(
-                name=embedder.model_name,
-                fingerprint=embedder.fingerprint,
-                dimension=embedder.dimension,
-                max_seq_length=embedder.max_seq_length,
-            ),
+            model=model,
             chunking={**config.chunking.to_json(), "title_prefix": True},
             dense=config.dense_json(),
             lexical=config.lexical_json(),
@@ -165,46 +261,155 @@ def build_index(
         )
         (tmp / MANIFEST_NAME).write_text(manifest.model_dump_json(indent=2), encoding="utf-8")
         _fsync_tree(tmp)
-        name = f"v{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{manifest.fingerprint[:8]}-{uuid.uuid4().hex[:6]}"
-        final = versions / name
-        os.rename(tmp, final)
+        name = _version_name(manifest.fingerprint)
+        os.rename(tmp, versions / name)
+        tmp = None
         _fsync_dir(versions)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    except OSError as err:
+        raise IndexWriteError(
+            f"cannot write a new index version under {versions}: {err}; the current index is unchanged"
+        ) from err
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return name, manifest
+
+
+def publish_version(index_dir: Path, name: str, expect_current: str | _Anything | None = ANY_CURRENT) -> None:
+    """Make version `name` the current index with one atomic `os.replace` of CURRENT.
+
+    `expect_current` turns this into a compare-and-swap: an incremental update built on version X publishes only
+    if CURRENT still names X, so a concurrent rebuild is never silently overwritten.
+    """
+    index_dir = Path(index_dir)
+    version = index_dir / VERSIONS_DIR / name
+    if not _VERSION_NAME.fullmatch(name) or not (version / MANIFEST_NAME).is_file():
+        raise IndexNotFoundError(f"{version}: no such index version")
+    digest = file_digest(version / MANIFEST_NAME).sha256
     pointer_tmp = index_dir / f".{CURRENT_NAME}.{uuid.uuid4().hex}"
-    pointer_tmp.write_text(name + "\n", encoding="utf-8")
-    with pointer_tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(pointer_tmp, index_dir / CURRENT_NAME)
-    _fsync_dir(index_dir)
-    say(f"published {final}")
-    _prune(index_dir, keep=name)
+    try:
+        with publish_lock(index_dir):
+            if not isinstance(expect_current, _Anything):
+                now = read_pointer(index_dir)
+                now_name = now.name if now is not None else None
+                if now_name != expect_current:
+                    raise IndexConflictError(
+                        f"{index_dir}: the current index changed from {expect_current} to {now_name} meanwhile; "
+                        "apply the update again"
+                    )
+            with pointer_tmp.open("w", encoding="utf-8") as fh:
+                fh.write(f"{name}\nmanifest-sha256 {digest}\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(pointer_tmp, index_dir / CURRENT_NAME)
+            _fsync_dir(index_dir)
+            _prune(index_dir, keep=name)
+    except OSError as err:
+        raise IndexWriteError(f"cannot switch {index_dir} to {name}: {err}; the current index is unchanged") from err
+    finally:
+        pointer_tmp.unlink(missing_ok=True)
+
+
+def publish_index(
+    index_dir: Path,
+    documents: Sequence[Document],
+    chunks: Sequence[Chunk],
+    vectors: np.ndarray,
+    model: ModelInfo,
+    config: IndexConfig,
+    source: str | None = None,
+    expect_current: str | _Anything | None = ANY_CURRENT,
+    say: Callable[[str], None] | None = None,
+) -> tuple[Path, Manifest]:
+    """`write_version` then `publish_version`; a version that could not be published is removed again."""
+    index_dir = Path(index_dir)
+    name, manifest = write_version(index_dir, documents, chunks, vectors, model, config, source)
+    final = index_dir / VERSIONS_DIR / name
+    try:
+        publish_version(index_dir, name, expect_current)
+    except BaseException:
+        with contextlib.suppress(IndexCorruptError, OSError):
+            pointer = read_pointer(index_dir)
+            if pointer is None or pointer.name != name:
+                shutil.rmtree(final, ignore_errors=True)
+        raise
+    if say is not None:
+        say(f"published {final}")
+    return final, manifest
+
+
+def build_index(
+    documents: Sequence[Document],
+    embedder: Embedder,
+    index_dir: Path,
+    config: IndexConfig = IndexConfig(),
+    source: str | None = None,
+    show_progress: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+) -> Manifest:
+    """Chunk, embed and index `documents`, then publish the result atomically as the current index."""
+    check_documents(documents)
+    embedder.warm_up()
+    say = on_stage or (lambda _msg: None)
+    chunker = Chunker(config.chunking, embedder.count_tokens)
+    by_id = {d.id: d for d in documents}
+    chunks = list(chunker.chunk_all(documents))
+    say(f"{len(documents)} documents -> {len(chunks)} chunks")
+    vectors = embedder.encode([embedding_text(by_id[c.doc_id], c) for c in chunks], show_progress=show_progress)
+    _, manifest = publish_index(
+        Path(index_dir), documents, chunks, vectors, model_info(embedder), config, source=source, say=say
+    )
     return manifest
 
 
+def model_info(embedder: Embedder) -> ModelInfo:
+    return ModelInfo(
+        name=embedder.model_name,
+        fingerprint=embedder.fingerprint,
+        dimension=embedder.dimension,
+        max_seq_length=embedder.max_seq_length,
+    )
+
+
 def _prune(index_dir: Path, keep: str) -> None:
-    """Drop old versions (the newest KEEP_VERSIONS stay, for a reader still holding one) and dead temp dirs."""
+    """Drop old versions (the newest KEEP_VERSIONS stay, for a reader still holding one) and dead temp files.
+
+    Runs under the publish lock, so no other publisher's pointer file is in flight.
+    """
     versions = index_dir / VERSIONS_DIR
     done = sorted((p for p in versions.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
     for old in [p for p in done if p.name != keep][: max(0, len(done) - KEEP_VERSIONS)]:
         shutil.rmtree(old, ignore_errors=True)
     for tmp in versions.glob(".tmp-*"):
-        if time.time() - tmp.stat().st_mtime > 3600:  # an abandoned build; a live one is younger
-            shutil.rmtree(tmp, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            if time.time() - tmp.stat().st_mtime > 3600:  # an abandoned build; a live one is younger
+                shutil.rmtree(tmp, ignore_errors=True)
     for stale in index_dir.glob(f".{CURRENT_NAME}.*"):
         stale.unlink(missing_ok=True)
 
 
 def read_manifest(index_dir: Path) -> tuple[Path, Manifest]:
-    version = current_version(index_dir)
-    if version is None:
+    index_dir = Path(index_dir)
+    pointer = read_pointer(index_dir)
+    if pointer is None:
         raise IndexNotFoundError(f"no index at {index_dir}; build one with `qa index --index-dir {index_dir}`")
+    version = index_dir / VERSIONS_DIR / pointer.name
+    if not version.is_dir():
+        raise IndexCorruptError(
+            f"{index_dir / CURRENT_NAME}: names {pointer.name}, which is not in {index_dir / VERSIONS_DIR}; "
+            f"rebuild with `qa index --index-dir {index_dir}`"
+        )
     path = version / MANIFEST_NAME
     if not path.is_file():
         raise IndexCorruptError(f"{path}: missing; rebuild with `qa index --index-dir {index_dir}`")
+    raw = path.read_bytes()
+    if pointer.manifest_sha256 is not None and hashlib.sha256(raw).hexdigest() != pointer.manifest_sha256:
+        raise IndexCorruptError(
+            f"{path}: contents differ from the digest recorded in {index_dir / CURRENT_NAME} (one of the two is "
+            f"truncated or altered); rebuild with `qa index --index-dir {index_dir}`"
+        )
     try:
-        manifest = Manifest.model_validate_json(path.read_text(encoding="utf-8"))
+        manifest = Manifest.model_validate_json(raw)
     except Exception as err:
         raise IndexCorruptError(f"{path}: unreadable manifest ({type(err).__name__}); rebuild with `qa index`") from err
     if manifest.format_version != FORMAT_VERSION:
@@ -236,6 +441,34 @@ def check_compatible(manifest: Manifest, config: IndexConfig, model_name: str, m
         )
 
 
+def _read_documents(path: Path) -> dict[str, Document]:
+    documents: dict[str, Document] = {}
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                doc = Document.from_json(json.loads(line))
+                documents[doc.id] = doc
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise IndexCorruptError(f"{path}: unreadable ({type(err).__name__}: {err}); rebuild with `qa index`") from err
+    return documents
+
+
+def _read_chunks(path: Path, documents: dict[str, Document]) -> list[Chunk]:
+    chunks = []
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                doc = documents[row["doc_id"]]
+                start, end = int(row["start"]), int(row["end"])
+                if not 0 <= start <= end <= len(doc.text):
+                    raise ValueError(f"span {start}:{end} outside document {doc.id!r}")
+                chunks.append(Chunk.from_document(doc, start, end, row["ordinal"]))
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
+        raise IndexCorruptError(f"{path}: unreadable ({type(err).__name__}: {err}); rebuild with `qa index`") from err
+    return chunks
+
+
 def load_index(
     index_dir: Path,
     config: IndexConfig | None = None,
@@ -249,6 +482,8 @@ def load_index(
     if config is not None:
         check_compatible(manifest, config, model_name, model_fingerprint)
     for rel, info in manifest.files.items():
+        if rel.startswith("/") or ".." in rel.split("/"):
+            raise IndexCorruptError(f"{version / MANIFEST_NAME}: lists a file outside its folder ({rel!r})")
         path = version / rel
         if not path.is_file():
             raise IndexCorruptError(f"{path}: missing; rebuild with `qa index --index-dir {index_dir}`")
@@ -257,20 +492,8 @@ def load_index(
             raise IndexCorruptError(
                 f"{path}: contents differ from the manifest (truncated or altered); rebuild with `qa index --index-dir {index_dir}`"
             )
-    try:
-        documents = {}
-        with (version / "documents.jsonl").open(encoding="utf-8") as fh:
-            for line in fh:
-                doc = Document.from_json(json.loads(line))
-                documents[doc.id] = doc
-        chunks = []
-        with (version / "chunks.jsonl").open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                doc = documents[row["doc_id"]]
-                chunks.append(Chunk.from_document(doc, row["start"], row["end"], row["ordinal"]))
-    except (ValueError, KeyError, TypeError) as err:
-        raise IndexCorruptError(f"{version}: documents or chunks unreadable ({type(err).__name__}: {err})") from err
+    documents = _read_documents(version / "documents.jsonl")
+    chunks = _read_chunks(version / "chunks.jsonl", documents)
     if len(chunks) != manifest.corpus.n_chunks or len(documents) != manifest.corpus.n_documents:
         raise IndexCorruptError(f"{version}: counts differ from the manifest; rebuild with `qa index`")
     dense = load_dense_index(version / "dense.faiss", len(chunks), manifest.model.dimension)

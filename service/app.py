@@ -19,21 +19,25 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from qa.pipeline import QAPipeline
-from service.deps import API_KEY_HEADER, ServiceState
+from service.deps import API_KEY_HEADER, ServiceState, admin_key
 from service.errors import install_error_handlers
 from service.middleware import (
     REQUEST_ID_HEADER,
+    ApiKeyMiddleware,
     BodySizeLimitMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
-from service.routes import ask, documents, health, page
+from service.routes import admin, ask, docs, documents, health, page
 from service.routes.page import STATIC_DIR
 from service.settings import ServiceSettings
 
 DESCRIPTION = """Extractive question answering over biomedical abstracts. Every answer is a verbatim span of a
 document (`document.text[start:end] == answer.text`), returned with the passage it was read from and the ranked
-evidence. The web page is at `/`."""
+evidence. The web page is at `/`.
+
+When the service sets QA_API_KEY, every endpoint but `/health` needs it in the `X-API-Key` header. The `/admin`
+endpoints always need a key (QA_ADMIN_API_KEY, else QA_API_KEY) and are disabled when none is set."""
 
 
 def _version() -> str:
@@ -63,12 +67,23 @@ def create_app(settings: ServiceSettings | None = None, pipeline: QAPipeline | N
         version=_version(),
         description=DESCRIPTION,
         lifespan=lifespan,
+        # Served by routes.docs instead, behind the API key like every endpoint but /health.
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = state
 
     install_error_handlers(app)
-    # Last added runs first: request id and log around everything, CORS headers even on 413, then the size limit.
+    # Last added runs first: request id and log around everything, CORS headers even on 401 and 413, then the key
+    # gate (before any body is read), then the size limit.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        ApiKeyMiddleware,
+        api_key=lambda: settings.api_key,
+        admin_key=lambda: admin_key(settings),
+        header=API_KEY_HEADER,
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -84,6 +99,8 @@ def create_app(settings: ServiceSettings | None = None, pipeline: QAPipeline | N
     app.include_router(ask.router)
     app.include_router(documents.router)
     app.include_router(health.router)
+    app.include_router(admin.router)
+    app.include_router(docs.router)
     app.include_router(page.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

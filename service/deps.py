@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -13,9 +13,11 @@ import anyio
 import anyio.to_thread
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
+from pydantic import SecretStr
 
 from qa.pipeline import QAPipeline
 from service.log import LOGGER
+from service.middleware import key_matches
 from service.settings import ServiceSettings
 
 T = TypeVar("T")
@@ -41,6 +43,8 @@ class ServiceState:
     pipeline: QAPipeline | None = None
     error: str | None = None
     limiter: anyio.CapacityLimiter | None = field(default=None, repr=False)
+    # One index change (reload or update) at a time; a second one is told to retry rather than queued.
+    admin_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def load(self, pipeline: QAPipeline | None = None) -> None:
         """Warm the given pipeline (or a new one from the settings), building the index if there is none."""
@@ -95,7 +99,9 @@ def get_pipeline(state: StateDep) -> QAPipeline:
 PipelineDep = Annotated[QAPipeline, Depends(get_pipeline)]
 
 _api_key_header = APIKeyHeader(
-    name=API_KEY_HEADER, auto_error=False, description="Needed only when the service sets QA_API_KEY."
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="Needed by every endpoint but /health when the service sets QA_API_KEY; always by /admin.",
 )
 
 
@@ -103,7 +109,18 @@ def require_api_key(settings: SettingsDep, key: Annotated[str | None, Security(_
     """Off unless QA_API_KEY is set; compared in constant time so the key cannot be guessed byte by byte."""
     if settings.api_key is None:
         return
-    expected = settings.api_key.get_secret_value().encode()
-    # Header values arrive as latin-1 text; back to the raw bytes the client sent (UTF-8 for a non-ASCII key).
-    if key is None or not secrets.compare_digest(key.encode("latin-1"), expected):
+    if not key_matches(key, settings.api_key):
         raise HTTPException(401, f"missing or wrong API key: send it in the {API_KEY_HEADER} header")
+
+
+def admin_key(settings: ServiceSettings) -> SecretStr | None:
+    return settings.admin_api_key if settings.admin_api_key is not None else settings.api_key
+
+
+def require_admin_key(settings: SettingsDep, key: Annotated[str | None, Security(_api_key_header)]) -> None:
+    """Admin endpoints always need a key: with none configured they are disabled, never open."""
+    expected = admin_key(settings)
+    if expected is None:
+        raise HTTPException(403, "admin endpoints are disabled: set QA_ADMIN_API_KEY (or QA_API_KEY) to enable them")
+    if not key_matches(key, expected):
+        raise HTTPException(401, f"missing or wrong admin key: send it in the {API_KEY_HEADER} header")

@@ -35,6 +35,16 @@ class FieldError(Exception):
         self.type = type_
 
 
+def check_unicode(text: str, loc: Loc, what: str) -> None:
+    """JSON may escape a lone surrogate (`"\\ud800"`): no tokenizer or UTF-8 response can take it, so refuse it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise FieldError(
+            loc, f"{what} is not valid Unicode text (a lone surrogate at character {err.start})", "string_unicode"
+        ) from err
+
+
 def field_name(loc: Sequence[str | int]) -> str:
     """`("body", "questions", 2, "top_k")` -> `questions[2].top_k`, the name a client knows the field by."""
     parts = list(loc[1:] if loc and loc[0] in {"body", "query", "path", "header"} else loc)

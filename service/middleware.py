@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request ids and access logs, a body-size limit, security headers.
+"""Pure ASGI middleware: request ids and access logs, the API-key gate, a body-size limit, security headers.
 
 Pure ASGI rather than `BaseHTTPMiddleware`, which buffers responses and runs the app in another task; these
 only look at the start of a response and at the request body.
@@ -6,11 +6,15 @@ only look at the start of a response and at the request body.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
+import secrets
 import time
 import uuid
+from collections.abc import Callable
 
+from pydantic import SecretStr
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -158,3 +162,76 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+# Open whatever the key: liveness, and the page's static files (the same bytes in every deployment, no data).
+PUBLIC_PATHS = frozenset({"/health", "/"})
+PUBLIC_PREFIXES = ("/static/",)
+ADMIN_PREFIX = "/admin"
+
+
+class ApiKeyMiddleware:
+    """The key check in front of every route, before the body is read or parsed.
+
+    Route dependencies check the key too (and document it in OpenAPI), but FastAPI parses a JSON body before it
+    runs them, so without this gate a keyless client could still learn "your JSON is malformed" (422) instead of
+    401. Here every path but /health and the static page needs QA_API_KEY when one is set, unknown paths included;
+    /admin paths always need the admin key and answer 403 when none is configured.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        api_key: Callable[[], SecretStr | None],
+        admin_key: Callable[[], SecretStr | None],
+        header: str,
+    ) -> None:
+        self.app = app
+        self.api_key = api_key
+        self.admin_key = admin_key
+        self.header_name = header
+        self.header = header.lower().encode("latin-1")
+
+    def _denied(self, path: str, given: str | None) -> tuple[int, str] | None:
+        """(status, message) when the request may not pass; None when it may."""
+        if path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/"):
+            expected = self.admin_key()
+            if expected is None:
+                return 403, "admin endpoints are disabled: set QA_ADMIN_API_KEY (or QA_API_KEY) to enable them"
+            what = "admin key"
+        elif path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            return None
+        else:
+            expected = self.api_key()
+            if expected is None:
+                return None
+            what = "API key"
+        if key_matches(given, expected):
+            return None
+        return 401, f"missing or wrong {what}: send it in the {self.header_name} header"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") == "OPTIONS":  # CORS preflights carry no key
+            await self.app(scope, receive, send)
+            return
+        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == self.header), None)
+        denied = self._denied(scope["path"], given)
+        if denied is None:
+            await self.app(scope, receive, send)
+            return
+        status, detail = denied
+        body: dict[str, str] = {"detail": detail}
+        rid = request_id_of(scope)
+        if rid:
+            body["request_id"] = rid
+        await JSONResponse(body, status_code=status)(scope, receive, send)
+
+
+def key_matches(given: str | None, expected: SecretStr) -> bool:
+    """Constant time in the key's content and length: both sides are hashed to 32 bytes before comparing."""
+    if given is None:
+        return False
+    # Header values arrive as latin-1 text; back to the raw bytes the client sent (UTF-8 for a non-ASCII key).
+    given_digest = hashlib.sha256(given.encode("latin-1", errors="replace")).digest()
+    expected_digest = hashlib.sha256(expected.get_secret_value().encode()).digest()
+    return secrets.compare_digest(given_digest, expected_digest)

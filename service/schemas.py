@@ -88,11 +88,15 @@ class AskResponse(BaseModel):
     passages: list[PassageOut]
     no_answer: bool = Field(description="True when no answer cleared the threshold; `answers` is then empty.")
     took_ms: float = Field(description="Time spent retrieving and reading, in milliseconds.")
+    index_fingerprint: str = Field(
+        description="The index this answer came from (as /ready's `fingerprint`); it changes after a reload."
+    )
 
 
 class BatchAskResponse(BaseModel):
     results: list[AskResponse]
     took_ms: float
+    index_fingerprint: str = Field(description="The one index every answer of the batch came from.")
 
 
 class DocumentOut(BaseModel):
@@ -156,3 +160,48 @@ class ErrorItem(BaseModel):
 class ErrorResponse(BaseModel):
     detail: str | list[ErrorItem]
     request_id: str | None = None
+
+
+class DocumentIn(BaseModel):
+    """A document to add, or to replace the one with the same id."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: Annotated[StrictStr, Field(min_length=1, max_length=200, description="The document's id (1-200 chars).")]
+    text: Annotated[StrictStr, Field(min_length=1, description="The citable text; answers index into it.")]
+    title: StrictStr | None = None
+    meta: dict[str, Any] = Field(default_factory=dict, description="Free-form JSON metadata, returned as given.")
+
+
+class DocumentsUpdateRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"upsert": [{"id": "new-1", "text": "Sorafenib inhibits RAF kinases."}], "delete": ["abs-20"]}]
+        },
+    )
+
+    upsert: list[DocumentIn] = Field(
+        default_factory=list, description="Documents to add, or to replace by id; only these are embedded."
+    )
+    delete: list[Annotated[StrictStr, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=list, description="Ids of documents to remove; each must exist."
+    )
+
+
+class IndexChangeOut(BaseModel):
+    previous_fingerprint: str | None = Field(description="The index served before the change.")
+    fingerprint: str = Field(description="The index served from now on.")
+    changed: bool
+    n_documents: int
+    n_chunks: int
+    took_ms: float
+
+
+class DocumentsUpdateResponse(IndexChangeOut):
+    added: list[str]
+    replaced: list[str]
+    deleted: list[str]
+    unchanged: list[str] = Field(description="Upserted documents identical to the stored ones (nothing to do).")
+    embedded_chunks: int = Field(description="Chunks embedded by this update (those of added or changed text).")
+    reused_chunks: int = Field(description="Chunks whose stored vectors were reused.")

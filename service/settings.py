@@ -19,7 +19,12 @@ class ServiceSettings(Settings):
     host: str = Field("127.0.0.1", description="Interface to listen on; loopback unless exposed on purpose.")
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0 picks a free one).")
     api_key: SecretStr | None = Field(
-        None, description="When set, /ask and /documents need this value in the X-API-Key header."
+        None, description="When set, every endpoint but /health (and the static page) needs it in the X-API-Key header."
+    )
+    admin_api_key: SecretStr | None = Field(
+        None,
+        description="Key of the /admin endpoints (reload, document updates); QA_API_KEY when unset. With neither "
+        "set, the admin endpoints are disabled.",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -27,6 +32,9 @@ class ServiceSettings(Settings):
     )
     max_body_bytes: int = Field(256 * 1024, ge=1024, description="Larger request bodies get 413.")
     batch_max: int = Field(32, ge=1, le=1000, description="Most questions in one /ask/batch call.")
+    update_max_documents: int = Field(
+        256, ge=1, le=100_000, description="Most documents (added, replaced or deleted) in one /admin/documents call."
+    )
     ask_concurrency: int = Field(
         4, ge=1, le=64, description="Questions answered at once; more requests wait (the models are CPU-bound)."
     )

@@ -9,9 +9,9 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 from qa.cli import result_to_json
-from qa.pipeline import QAPipeline, QuestionError, ReaderUnavailableError
+from qa.pipeline import IndexSnapshot, QAPipeline, QuestionError, ReaderUnavailableError
 from service.deps import PipelineDep, StateDep, require_api_key
-from service.errors import FieldError, Loc
+from service.errors import FieldError, Loc, check_unicode
 from service.schemas import AskRequest, AskResponse, BatchAskRequest, BatchAskResponse, ErrorResponse
 
 router = APIRouter(
@@ -33,10 +33,12 @@ def check_question(question: str, max_chars: int, loc: Loc) -> None:
         raise FieldError(loc, "question is empty (only whitespace)", "string_too_short")
     if len(q) > max_chars:
         raise FieldError(loc, f"question is {len(q)} characters long; the limit is {max_chars}", "string_too_long")
+    check_unicode(q, loc, "question")
 
 
-def answer(pipeline: QAPipeline, req: AskRequest, loc: Loc) -> dict[str, Any]:
-    """One question through the pipeline (in a worker thread); its errors name the request field at fault."""
+def answer(pipeline: QAPipeline, req: AskRequest, loc: Loc, snapshot: IndexSnapshot | None = None) -> dict[str, Any]:
+    """One question through the pipeline (in a worker thread) from one index snapshot; its errors name the
+    request field at fault."""
     try:
         if req.reader is not None:
             try:
@@ -44,17 +46,24 @@ def answer(pipeline: QAPipeline, req: AskRequest, loc: Loc) -> dict[str, Any]:
             except ImportError as err:  # an optional reader whose code or dependencies are not installed
                 raise ReaderUnavailableError(f"the {req.reader.value} reader is not installed on this service") from err
         result = pipeline.run(
-            req.question, top_k=req.top_k, max_answers=req.max_answers, retriever=req.retriever, reader=req.reader
+            req.question,
+            top_k=req.top_k,
+            max_answers=req.max_answers,
+            retriever=req.retriever,
+            reader=req.reader,
+            snapshot=snapshot,
         )
     except QuestionError as err:
         raise FieldError((*loc, "question"), str(err)) from err
     except ReaderUnavailableError as err:
         raise FieldError((*loc, "reader"), str(err), "reader_unavailable") from err
-    return result_to_json(result)
+    return {**result_to_json(result), "index_fingerprint": result.index_fingerprint}
 
 
-def answer_all(pipeline: QAPipeline, reqs: Sequence[AskRequest]) -> list[dict[str, Any]]:
-    return [answer(pipeline, r, ("body", "questions", i)) for i, r in enumerate(reqs)]
+def answer_all(pipeline: QAPipeline, reqs: Sequence[AskRequest]) -> tuple[str, list[dict[str, Any]]]:
+    """A batch is answered from one snapshot, even when the index is swapped half-way through it."""
+    snapshot = pipeline.snapshot
+    return snapshot.fingerprint, [answer(pipeline, r, ("body", "questions", i), snapshot) for i, r in enumerate(reqs)]
 
 
 @router.post("/ask", summary="Answer one question")
@@ -77,8 +86,9 @@ async def ask_batch(body: BatchAskRequest, pipeline: PipelineDep, state: StateDe
     for i, item in enumerate(body.questions):
         check_question(item.question, state.settings.question_max_chars, ("body", "questions", i, "question"))
     t0 = time.perf_counter()
-    results = await state.run(answer_all, pipeline, body.questions)
+    fingerprint, results = await state.run(answer_all, pipeline, body.questions)
     return BatchAskResponse(
         results=[AskResponse.model_validate(r) for r in results],
         took_ms=round((time.perf_counter() - t0) * 1000, 3),
+        index_fingerprint=fingerprint,
     )

@@ -13,7 +13,11 @@ router = APIRouter(tags=["documents"], dependencies=[Depends(require_api_key)])
 @router.get(
     "/documents/{doc_id:path}",
     summary="A document's text and metadata",
-    responses={404: {"model": ErrorResponse, "description": "No document has this id."}},
+    responses={
+        401: {"model": ErrorResponse, "description": "API key missing or wrong (only when one is configured)."},
+        404: {"model": ErrorResponse, "description": "No document has this id."},
+        503: {"model": ErrorResponse, "description": "Still loading, or a component failed to load."},
+    },
 )
 async def get_document(doc_id: str, pipeline: PipelineDep) -> DocumentOut:
     """`text[start:end]` of the returned text is exactly an answer's `text` for the answer's `start`/`end`."""

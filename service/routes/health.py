@@ -1,16 +1,21 @@
-"""GET /health (the process answers) and GET /ready (the index and models are loaded, and which ones)."""
+"""GET /health (the process answers) and GET /ready (the index and models are loaded, and which ones).
+
+/health is the one endpoint open even when an API key is configured: it says nothing but "the process runs".
+/ready names the model, corpus size and index fingerprint, so it needs the key like the data endpoints.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from index.retriever import RetrievalMode
 from qa.readers.base import ReaderKind
-from service.deps import StateDep
+from service.deps import StateDep, require_api_key
 from service.schemas import (
     CorpusOut,
     DefaultsOut,
+    ErrorResponse,
     HealthResponse,
     ModelOut,
     NotReadyResponse,
@@ -30,7 +35,11 @@ async def health() -> HealthResponse:
     "/ready",
     summary="Readiness, with the loaded index's manifest",
     response_model=ReadyResponse,
-    responses={503: {"model": NotReadyResponse, "description": "Still loading, or loading failed."}},
+    dependencies=[Depends(require_api_key)],
+    responses={
+        401: {"model": ErrorResponse, "description": "API key missing or wrong (only when one is configured)."},
+        503: {"model": NotReadyResponse, "description": "Still loading, or loading failed."},
+    },
 )
 async def ready(state: StateDep) -> ReadyResponse | JSONResponse:
     """200 once the pipeline can answer; says which model, corpus and index fingerprint it answers from."""

@@ -25,6 +25,7 @@
   };
   let inFlight = null;
   let docToken = 0;
+  let infoNeedsKey = false;
 
   class ApiError extends Error {
     constructor(status, message) {
@@ -184,6 +185,7 @@
         signal: controller.signal,
       });
       renderResults(data);
+      if (infoNeedsKey) loadInfo();
       const n = data.answers.length;
       els.status.textContent = data.no_answer
         ? "No answer found."
@@ -258,12 +260,14 @@
   }
 
   function fillSelect(select, values) {
+    select.length = 1; // keep "Service default"; loadInfo may run again once a key is given
     for (const v of values) select.append(el("option", { value: v }, v));
   }
 
   async function loadInfo() {
     try {
       const info = await api("/ready");
+      infoNeedsKey = false;
       els.info.textContent =
         "Answering from " + info.corpus.n_documents + " abstracts (" + info.corpus.n_chunks + " passages) with " +
         info.model.name + ", index " + info.fingerprint + ".";
@@ -273,7 +277,12 @@
       els.question.maxLength = info.defaults.question_max_chars;
       if (info.api_key_required) els.apiKeyRow.hidden = false;
     } catch (err) {
-      if (err.status === 503) {
+      if (err.status === 401) {
+        // Everything but /health needs the key here, the index description too: ask for it, then load again.
+        infoNeedsKey = true;
+        els.apiKeyRow.hidden = false;
+        els.info.textContent = "This service needs an API key: enter it below.";
+      } else if (err.status === 503) {
         els.info.textContent = "Loading the index and models… " + err.message;
         setTimeout(loadInfo, 2000);
       } else {
@@ -283,6 +292,9 @@
   }
 
   els.form.addEventListener("submit", ask);
+  els.apiKey.addEventListener("change", () => {
+    if (infoNeedsKey) loadInfo();
+  });
   window.addEventListener("hashchange", route);
   route();
   loadInfo();

@@ -36,6 +36,7 @@ def service_settings(demo_settings: Settings, **overrides: Any) -> ServiceSettin
     base: dict[str, Any] = {
         "index_dir": demo_settings.index_dir,
         "api_key": None,
+        "admin_api_key": None,
         "cors_origins": [],
         "warm_up_in_background": False,
         "_env_file": None,
@@ -45,9 +46,10 @@ def service_settings(demo_settings: Settings, **overrides: Any) -> ServiceSettin
 
 def expected_json(pipeline: QAPipeline, question: str, **kwargs: Any) -> dict[str, Any]:
     """What /ask must return for `question`, computed in-process (timing aside)."""
-    out = result_to_json(pipeline.run(question, **kwargs))
+    result = pipeline.run(question, **kwargs)
+    out = result_to_json(result)
     out.pop("took_ms")
-    return out
+    return {**out, "index_fingerprint": result.index_fingerprint}
 
 
 def without_timing(body: dict[str, Any]) -> dict[str, Any]:
@@ -58,6 +60,7 @@ class LiveServer:
     """uvicorn in a thread on a loopback socket bound to port 0 by us: a free port with no race."""
 
     def __init__(self, app: FastAPI) -> None:
+        self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -72,7 +75,9 @@ class LiveServer:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the live server did not start")
             time.sleep(0.05)
-        assert httpx.get(self.url + "/ready", timeout=10).status_code == 200
+        key = self.app.state.service.settings.api_key
+        headers = {"X-API-Key": key.get_secret_value()} if key is not None else {}
+        assert httpx.get(self.url + "/ready", headers=headers, timeout=10).status_code == 200
         return self
 
     def __exit__(self, *exc: object) -> None:
