@@ -28,3 +28,14 @@ PHRASE_BREAKERS = frozenset(
     represents represented representing based according due whereas
     """.split()
 )
+
+# Linking verbs: "X is the first drug" makes X an instance of "drug".
+COPULAS = frozenset("is was are were be became becomes become remains remained represents represented".split())
+
+# What follows a short appositive: ", anti-VEGF, has become ..." (a verb), unlike a list item (another noun).
+VERB_AFTER_APPOSITIVE = frozenset(
+    """
+    is was are were has have had will would can could may might should must did does do
+    showed shows demonstrated became becomes remains remained received induced improved reduced increased
+    """.split()
+)

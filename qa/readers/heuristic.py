@@ -26,7 +26,7 @@ from index.retriever import RetrievedPassage
 from index.sentences import split_sentences
 from qa.abbreviations import find_abbreviations
 from qa.answers import Answer, make_answer
-from qa.english import FUNCTION_WORDS, PHRASE_BREAKERS
+from qa.english import COPULAS, FUNCTION_WORDS, PHRASE_BREAKERS, VERB_AFTER_APPOSITIVE
 from qa.question import AnswerType, QuestionAnalysis, analyse
 
 _TOKEN = re.compile(r"\w+(?:[-/'.]\w+)*%?|[^\w\s]")
@@ -154,25 +154,7 @@ def _profile_sentence(doc: Document, s: int, e: int, short_to_long: dict[str, se
             for long in short_to_long.get(part, ()):
                 st = st | long  # "OS" (or "RAI-sensitive") also stands for the words of its long form
         stems.append(st)
-    # Brackets and appositives (", a ... ,") are asides: distance across them is not counted.
-    group = [0] * len(words)
-    depth, gid, next_gid, appos = 0, 0, 1, False
-    for i, w in enumerate(words):
-        if w in "([":
-            if depth == 0:
-                gid, next_gid = next_gid, next_gid + 1
-            depth += 1
-        if appos and depth == 0 and w in _SEPARATORS:
-            appos, gid = False, 0
-        if depth == 0 and not appos and w == "," and i + 1 < len(words) and words[i + 1].lower() in {"a", "an"}:
-            appos, gid, next_gid = True, next_gid, next_gid + 1
-            group[i] = 0
-            continue
-        group[i] = gid if (depth > 0 or appos) else 0
-        if w in ")]" and depth > 0:
-            depth -= 1
-            if depth == 0 and not appos:
-                gid = 0
+    group = _aside_groups(words)
     cost_outer = [0]
     cost_all = [0]
     for i, w in enumerate(words):
@@ -194,6 +176,41 @@ def _profile_sentence(doc: Document, s: int, e: int, short_to_long: dict[str, se
     )
 
 
+def _aside_groups(words: list[str]) -> list[int]:
+    """Mark asides, whose length should not count as distance: brackets, and appositives between commas,
+    either introduced by an article (", a multikinase inhibitor,") or short and followed by a verb
+    (", anti-VEGF, has become"). 0 = main clause; each aside gets its own id, commas included."""
+    n = len(words)
+    group = [0] * n
+    next_gid, depth, gid = 1, 0, 0
+    for i, w in enumerate(words):
+        if w in "([":
+            if depth == 0:
+                gid, next_gid = next_gid, next_gid + 1
+            depth += 1
+        if depth > 0:
+            group[i] = gid
+        if w in ")]" and depth > 0:
+            depth -= 1
+    commas = [i for i, w in enumerate(words) if w == "," and not group[i]]
+    for c in commas:
+        if group[c]:
+            continue  # already inside an appositive found from an earlier comma
+        close = next((k for k in range(c + 1, n) if not group[k] and words[k] in {",", ";", ":", "."}), None)
+        if close is None or close == c + 1:
+            continue
+        plain = [k for k in range(c + 1, close) if not group[k]]
+        article = words[c + 1].lower() in {"a", "an"}
+        short_then_verb = len(plain) <= 3 and close + 1 < n and words[close + 1].lower() in VERB_AFTER_APPOSITIVE
+        if (article and words[close] != ".") or short_then_verb:
+            last = close if words[close] == "," else close - 1
+            for k in range(c, last + 1):
+                if not group[k]:
+                    group[k] = next_gid
+            next_gid += 1
+    return group
+
+
 def _distance(sent: _Sentence, i: int, j: int) -> float:
     """Tokens between positions i and j, asides skipped unless both ends are inside the same aside."""
     if i > j:
@@ -213,6 +230,8 @@ class _QuestionContext:
     head: frozenset[str]
     respectively: dict[tuple[int, int], float] = field(default_factory=dict)
     series: dict[tuple[int, str], list[tuple[int, int]]] = field(default_factory=dict)
+    idf: dict[str, float] = field(default_factory=dict)
+    idf_max: float = 1.0
 
 
 @dataclass(slots=True)
@@ -224,6 +243,14 @@ class _Candidate:
     start: int
     end: int
     trimmed: tuple[int, ...] = ()  # tokens of the last list item left out of this variant
+
+
+_ROMAN_OR_NUMBER = re.compile(r"(?:[IVX]+[abc]?|\d+(?:\.\d+)?)", re.IGNORECASE)
+
+
+def _first_stem(word: str) -> str:
+    stems = tokenize(word)
+    return stems[0] if stems else ""
 
 
 _UNIT_KINDS = frozenset({"percent", "duration", "duration_cmp", "dose", "date"})
@@ -424,13 +451,33 @@ class HeuristicReader:
         """
         sent = cand.sent
         plain = _distance(sent, t, cand.i) if t < cand.i else _distance(sent, cand.j, t)
-        if len(series) < 2 or sent.group[cand.i] or sent.group[t]:
+        gid = sent.group[cand.i]
+        # "Median PFS was longer with A than with B (25.2 vs 13.5 months; p=0.006)": a bracket closing the
+        # clause reports the clause's result, so the clause's words are near it.
+        same_clause = not any(sent.words[k] in {";", "."} for k in range(t + 1, cand.i))
+        if gid and t < cand.i and not sent.group[t] and same_clause and self._clause_final(sent, gid):
+            return min(plain, 1.0 + plain / 4.0)
+        if len(series) < 2 or gid or sent.group[t]:
             return plain
         if t < series[0][0]:
             return _distance(sent, t, series[0][0])
         lo, hi = (t, cand.i) if t < cand.i else (cand.j, t)
         between = sum(1 for i, j in series if lo < i and j < hi)
         return plain + 4 * between
+
+    def _copula_to_head(self, cand: _Candidate, head: frozenset[str]) -> bool:
+        sent = cand.sent
+        t = cand.j + 1
+        while t < len(sent.words) and sent.group[t]:
+            t += 1
+        if t >= len(sent.words) or sent.words[t].lower() not in COPULAS:
+            return False
+        for k in range(t + 1, min(len(sent.words), t + 6)):
+            if sent.words[k] in _SEPARATORS:
+                return False
+            if sent.stems[k] & head:
+                return True
+        return False
 
     def _head_related(
         self, cand: _Candidate, head: frozenset[str], novelty: set[str], n_content: int, named: bool
@@ -444,6 +491,17 @@ class HeuristicReader:
         ]
         if n_content > 1 and modifiers and _cached_stems(sent.words[cand.j]) & head:
             return True
+        if self._copula_to_head(cand, head):
+            return True  # "Regorafenib (...), a ... inhibitor, is the first drug to ..."
+        after = cand.j + 1
+        if after < len(sent.words) and sent.words[after] in "([" and sent.group[after]:
+            gid = sent.group[after]
+            inside = [k for k in range(after, len(sent.words)) if sent.group[k] == gid]
+            has_head = any(sent.stems[k] & head for k in inside)
+            # the bracket must echo the question's own head phrase ("primary endpoint"), not just the noun
+            echoes = any(sent.stems[k] & (novelty - head) for k in inside)
+            if has_head and echoes:
+                return True  # "overall survival (OS; primary endpoint)"
         if not named:
             return False  # "its canonical kinase targets": an adjective before the head is not an answer
         near = [t for t in (cand.j + 1, cand.j + 2, cand.i - 1, cand.i - 2) if 0 <= t < len(sent.words)]
@@ -481,9 +539,12 @@ class HeuristicReader:
         )
         if near_inside:
             return 1.0
+        return 0.9 if self._clause_final(sent, gid) else 0.75  # "... than in B (25.2 vs 13.5 months)."
+
+    @staticmethod
+    def _clause_final(sent: _Sentence, gid: int) -> bool:
         last = max(t for t in range(len(sent.words)) if sent.group[t] == gid)
-        clause_final = last + 1 >= len(sent.words) or sent.words[last + 1] in {".", ";", ":"}
-        return 0.9 if clause_final else 0.75  # "... than in B (25.2 vs 13.5 months)." reports the clause's numbers
+        return last + 1 >= len(sent.words) or sent.words[last + 1] in {".", ";", ":"}
 
     def _score(
         self,
@@ -497,6 +558,7 @@ class HeuristicReader:
         w = self.weights
         analysis = q.analysis
         series = q.series.get((id(sent), cand.kind), [])
+        corpus_idf, idf_max = q.idf, q.idf_max
         prox_sum = sent_sum = 0.0
         for variants, idf in q.groups:
             best = 0.0
@@ -536,9 +598,14 @@ class HeuristicReader:
                 if all(_cached_stems(sent.words[t]) <= q.head for t in content):
                     shape *= 0.1  # only the head noun itself
                 named = [self._is_named(sent, t) for t in content]
+                if all(_ROMAN_OR_NUMBER.fullmatch(sent.words[t]) for t in content):
+                    shape *= 0.3  # "phase III": a numeral is not a thing
                 if analysis.answer_type is AnswerType.ENTITY:
                     if not any(named):
                         shape *= 0.85
+                    # Specific (rare) words name things; "treatment" or "mechanism" rarely answer "which ...?"
+                    spec = sum(min(1.0, corpus_idf.get(_first_stem(sent.words[t]), idf_max) / idf_max) for t in content)
+                    shape *= 0.75 + 0.25 * spec / len(content)
                     lead = 0
                     while lead < len(named) - 1 and not named[lead] and any(named[lead + 1 :]):
                         lead += 1
@@ -632,6 +699,8 @@ class HeuristicReader:
                 for long in corpus.short_to_long.get(word, ()):
                     novelty |= long - set(analysis.head_stems)
         q = _QuestionContext(analysis, groups, sum(idf for _, idf in groups), keywords, novelty, analysis.head_stems)
+        q.idf = corpus.idf
+        q.idf_max = math.log((corpus.n_docs + 1) / 0.5)
         kind = analysis.answer_type
         fits = _FIT.get(kind, {})
         phrase_fits = _PHRASE_FIT.get(kind, {})
