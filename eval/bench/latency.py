@@ -1,0 +1,287 @@
+"""Question latency: `/ask` on loopback as a client sees it, and where one request's time goes.
+
+HTTP: the service runs in its own process (`qa serve` for the default torch embedder, `eval.bench.server` for
+the ONNX backends), one client asks N questions in sequence (p50/p95/p99), then C clients at once (requests/s).
+Split: the same questions in-process, each stage timed alone: embed (the question's vector), search (FAISS +
+BM25 + fusion, given the vector), read (document expansion, reader, ranking) and serialise (the response model
+validated and dumped to JSON, as FastAPI does). Client latency minus the server's `took_ms` is the HTTP cost.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from eval.bench.common import median, percentiles
+
+INDEX_ROOT = Path("var/bench/indexes")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def ensure_bench_index(backend: str, onnx_cache_dir: Path | None = None) -> Path:
+    """An index of the built-in corpus built by `backend` (an int8 index differs from a torch one)."""
+    from index.embedder import Embedder
+    from index.errors import IndexNotFoundError
+    from index.ingest import load_corpus
+    from index.store import IndexConfig, build_index, read_manifest
+    from qa.settings import BUILTIN_CORPUS, Settings
+
+    index_dir = INDEX_ROOT / f"builtin-{backend}"
+    try:
+        read_manifest(index_dir)
+        return index_dir
+    except IndexNotFoundError:
+        pass
+    settings = Settings(_env_file=None)
+    embedder = Embedder(
+        settings.embedding_model, settings.embedding_batch_size, backend=backend, onnx_cache_dir=onnx_cache_dir
+    )
+    config: IndexConfig = settings.index_config()
+    build_index(load_corpus(BUILTIN_CORPUS).documents, embedder, index_dir, config, source=str(BUILTIN_CORPUS))
+    return index_dir
+
+
+@contextmanager
+def server(backend: str, index_dir: Path, log_path: Path, start_timeout: float = 600) -> Iterator[str]:
+    """The service in a child process (its own interpreter and GIL); yields its base URL once /ready says 200."""
+    import httpx
+
+    port = free_port()
+    if backend == "torch":
+        cmd = [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
+        cmd += ["--index-dir", str(index_dir), "--log-level", "warning"]
+    else:
+        cmd = [sys.executable, "-m", "eval.bench.server", "--backend", backend, "--port", str(port)]
+        cmd += ["--index-dir", str(index_dir)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + start_timeout
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"the {backend} server exited with {proc.returncode}; see {log_path}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"the {backend} server was not ready after {start_timeout:.0f} s; see {log_path}"
+                    )
+                try:
+                    if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.25)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _ask(client: Any, question: str) -> tuple[float, float | None, str | None]:
+    """(client ms, server took_ms, error)."""
+    import httpx
+
+    t0 = time.perf_counter()
+    try:
+        r = client.post("/ask", json={"question": question})
+    except httpx.HTTPError as err:
+        return (time.perf_counter() - t0) * 1000, None, repr(err)
+    ms = (time.perf_counter() - t0) * 1000
+    if r.status_code != 200:
+        return ms, None, f"{r.status_code}: {r.text[:200]}"
+    return ms, float(r.json()["took_ms"]), None
+
+
+def http_run(
+    url: str, questions: Sequence[str], warmup: int, requests: int, clients: int, concurrent_requests: int
+) -> dict[str, Any]:
+    import httpx
+
+    with httpx.Client(base_url=url, timeout=120) as c:
+        for i in range(warmup):
+            _ask(c, questions[i % len(questions)])
+        client_ms: list[float] = []
+        server_ms: list[float] = []
+        errors: list[str] = []
+        for i in range(requests):
+            ms, took, err = _ask(c, questions[i % len(questions)])
+            if err:
+                errors.append(err)
+            else:
+                client_ms.append(ms)
+                server_ms.append(took or 0.0)
+    out: dict[str, Any] = {
+        "sequential": {
+            "latency_ms": percentiles(client_ms),
+            "server_took_ms": percentiles(server_ms),
+            "http_overhead_ms_p50": round(median(client_ms) - median(server_ms), 3) if client_ms else None,
+            "n_errors": len(errors),
+            "errors": errors[:5],
+        }
+    }
+    if clients > 0:
+        out["concurrent"] = _concurrent(url, questions, clients, concurrent_requests)
+    return out
+
+
+def _concurrent(url: str, questions: Sequence[str], clients: int, total: int) -> dict[str, Any]:
+    import httpx
+
+    lock = threading.Lock()
+    next_i = 0
+    ms_all: list[float] = []
+    errors: list[str] = []
+
+    def worker() -> None:
+        nonlocal next_i
+        with httpx.Client(base_url=url, timeout=120) as c:
+            while True:
+                with lock:
+                    i = next_i
+                    next_i += 1
+                if i >= total:
+                    return
+                ms, _took, err = _ask(c, questions[i % len(questions)])
+                with lock:
+                    (errors.append(err) if err else ms_all.append(ms))
+
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - t0
+    return {
+        "clients": clients,
+        "requests": len(ms_all) + len(errors),
+        "wall_s": round(wall, 3),
+        "throughput_rps": round(len(ms_all) / wall, 2) if wall > 0 else 0.0,
+        "latency_ms": percentiles(ms_all),
+        "n_errors": len(errors),
+        "errors": errors[:5],
+    }
+
+
+def request_split(pipeline: Any, questions: Sequence[str], repeats: int) -> dict[str, Any]:
+    """Median ms of each stage of one /ask, every stage timed alone on a warmed pipeline (in this process)."""
+    import numpy as np
+
+    from index.dense import search_dense
+    from index.retriever import RetrievalMode
+    from qa.abbreviations import expand_query
+    from qa.cli import result_to_json
+    from qa.pipeline import QAResult
+    from service.schemas import AskResponse
+
+    settings = pipeline.settings
+    mode = RetrievalMode(settings.retriever)
+    snapshot = getattr(pipeline, "snapshot", None)  # the index being served, with its abbreviation map
+    abbreviations = getattr(snapshot, "abbreviations", None) or getattr(pipeline, "_abbreviations", {}) or {}
+    fingerprint = pipeline.index.manifest.fingerprint
+    needs_fingerprint = "index_fingerprint" in AskResponse.model_fields
+    stages: dict[str, list[float]] = {k: [] for k in ("embed", "search", "faiss", "bm25", "read", "serialise", "total")}
+    for _ in range(repeats):
+        for q in questions:
+            t0 = time.perf_counter()
+            vec = pipeline.embedder.encode([q])[0]
+            t1 = time.perf_counter()
+            lexical_query = expand_query(q, abbreviations) if abbreviations else None
+            passages = pipeline.retriever.run(q, settings.top_k, mode, query_vector=vec, lexical_query=lexical_query)
+            t2 = time.perf_counter()
+            answers = pipeline.read(q, passages)
+            t3 = time.perf_counter()
+            result = QAResult(question=q, answers=answers, passages=passages, no_answer=not answers)
+            payload = result_to_json(result)  # what POST /ask does with a result
+            if needs_fingerprint:
+                payload["index_fingerprint"] = fingerprint
+            AskResponse.model_validate(payload).model_dump_json()
+            t4 = time.perf_counter()
+            f0 = time.perf_counter()
+            search_dense(pipeline.index.dense, np.asarray(vec).reshape(1, -1), settings.fusion_candidates)
+            f1 = time.perf_counter()
+            pipeline.index.lexical.search(lexical_query or q, settings.fusion_candidates)
+            f2 = time.perf_counter()
+            for k, v in (
+                ("embed", t1 - t0),
+                ("search", t2 - t1),
+                ("read", t3 - t2),
+                ("serialise", t4 - t3),
+                ("total", t4 - t0),
+                ("faiss", f1 - f0),
+                ("bm25", f2 - f1),
+            ):
+                stages[k].append(v * 1000)
+    return {k: round(median(v), 3) for k, v in stages.items()} | {"n": len(stages["total"])}
+
+
+def split_for_backend(backend: str, index_dir: Path, questions: Sequence[str], repeats: int) -> dict[str, Any]:
+    """Warm a pipeline with `backend` in this process (one torch thread, as `qa serve` runs) and split requests."""
+    import torch
+
+    from index.embedder import Embedder
+    from qa.pipeline import QAPipeline
+    from service.settings import ServiceSettings
+
+    settings = ServiceSettings(index_dir=index_dir, _env_file=None)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(settings.torch_threads or previous)
+    try:
+        pipeline = QAPipeline(settings)
+        pipeline.embedder = Embedder(settings.embedding_model, settings.embedding_batch_size, backend=backend)
+        pipeline.warm_up()
+        request_split(pipeline, questions[:2], 1)  # warm caches
+        return request_split(pipeline, questions, repeats)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def bench_latency(
+    backends: Sequence[str],
+    questions: Sequence[str],
+    warmup: int,
+    requests: int,
+    clients: int,
+    concurrent_requests: int,
+    split_repeats: int,
+    http: bool = True,
+    log_dir: Path = Path("var/bench"),
+    say: Callable[[str], None] = lambda _m: None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"questions": list(questions), "backends": {}}
+    for b in backends:
+        index_dir = ensure_bench_index(b)
+        res: dict[str, Any] = {"index_dir": str(index_dir)}
+        res["split_ms"] = split_for_backend(b, index_dir, questions, split_repeats)
+        say(f"{b}: split {json.dumps(res['split_ms'])}")
+        if http:
+            with server(b, index_dir, log_dir / f"latency-{b}.server.log") as url:
+                res |= http_run(url, questions, warmup, requests, clients, concurrent_requests)
+            seq = res["sequential"]["latency_ms"]
+            conc = res.get("concurrent", {})
+            say(
+                f"{b}: /ask p50 {seq.get('p50')} ms p95 {seq.get('p95')} ms p99 {seq.get('p99')} ms; "
+                f"{conc.get('clients')} clients {conc.get('throughput_rps')} req/s"
+            )
+        out["backends"][b] = res
+    return out
