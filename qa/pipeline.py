@@ -138,9 +138,10 @@ class QAPipeline:
         )
         return IndexSnapshot(index, Retriever(index, self.embedder, self.settings.fusion_config()), abbreviations)
 
-    def swap_index(self, index: CorpusIndex) -> IndexSnapshot | None:
-        """Serve `index` from now on, without a restart; returns the snapshot it replaces (None on first load)."""
-        snapshot = self.make_snapshot(index)
+    def swap_index(self, index: CorpusIndex | IndexSnapshot) -> IndexSnapshot | None:
+        """Serve `index` (or a snapshot made earlier) from now on, without a restart; returns the snapshot it
+        replaces (None on first load)."""
+        snapshot = index if isinstance(index, IndexSnapshot) else self.make_snapshot(index)
         with self._swap_lock:
             old, self._snapshot = self._snapshot, snapshot
         return old

@@ -205,3 +205,18 @@ class DocumentsUpdateResponse(IndexChangeOut):
     unchanged: list[str] = Field(description="Upserted documents identical to the stored ones (nothing to do).")
     embedded_chunks: int = Field(description="Chunks embedded by this update (those of added or changed text).")
     reused_chunks: int = Field(description="Chunks whose stored vectors were reused.")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for the error statuses an operation can return, each with the shared error body."""
+    meaning = {
+        400: "The body cannot be parsed at all (e.g. nested too deep), or Content-Length is not a number.",
+        401: "API key missing or wrong (only when one is configured; always for /admin).",
+        403: "No admin key is configured: the admin endpoints are disabled.",
+        404: "No such document.",
+        409: "Another index change is running, or the index changed meanwhile; retry.",
+        413: "Request body over QA_MAX_BODY_BYTES.",
+        422: "A field is invalid; `detail[].field` names it.",
+        503: "Still loading, or a component (or a new index) failed to load or be written.",
+    }
+    return {s: {"model": ErrorResponse, "description": meaning[s]} for s in statuses}

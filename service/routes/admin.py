@@ -26,7 +26,7 @@ from qa.pipeline import IndexSnapshot, QAPipeline
 from service.deps import PipelineDep, StateDep, require_admin_key
 from service.errors import FieldError, check_unicode
 from service.log import LOGGER
-from service.schemas import DocumentsUpdateRequest, DocumentsUpdateResponse, ErrorResponse, IndexChangeOut
+from service.schemas import DocumentsUpdateRequest, DocumentsUpdateResponse, IndexChangeOut, error_responses
 
 log = logging.getLogger(LOGGER)
 T = TypeVar("T")
@@ -35,12 +35,7 @@ router = APIRouter(
     prefix="/admin",
     tags=["admin"],
     dependencies=[Depends(require_admin_key)],
-    responses={
-        401: {"model": ErrorResponse, "description": "Admin key missing or wrong."},
-        403: {"model": ErrorResponse, "description": "No admin key is configured: the admin endpoints are off."},
-        409: {"model": ErrorResponse, "description": "Another index change is running, or CURRENT moved meanwhile."},
-        503: {"model": ErrorResponse, "description": "The new index cannot be loaded or written; the old one serves."},
-    },
+    responses=error_responses(400, 401, 403, 409, 413, 422, 503),
 )
 
 

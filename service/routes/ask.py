@@ -12,17 +12,12 @@ from qa.cli import result_to_json
 from qa.pipeline import IndexSnapshot, QAPipeline, QuestionError, ReaderUnavailableError
 from service.deps import PipelineDep, StateDep, require_api_key
 from service.errors import FieldError, Loc, check_unicode
-from service.schemas import AskRequest, AskResponse, BatchAskRequest, BatchAskResponse, ErrorResponse
+from service.schemas import AskRequest, AskResponse, BatchAskRequest, BatchAskResponse, error_responses
 
 router = APIRouter(
     tags=["ask"],
     dependencies=[Depends(require_api_key)],
-    responses={
-        401: {"model": ErrorResponse, "description": "API key missing or wrong (only when one is configured)."},
-        413: {"model": ErrorResponse, "description": "Request body over QA_MAX_BODY_BYTES."},
-        422: {"model": ErrorResponse, "description": "A field is invalid; `detail[].field` names it."},
-        503: {"model": ErrorResponse, "description": "Still loading, or a component failed to load."},
-    },
+    responses=error_responses(400, 401, 413, 422, 503),
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException
 
 from service.deps import PipelineDep, require_api_key
-from service.schemas import DocumentOut, ErrorResponse
+from service.schemas import DocumentOut, error_responses
 
 router = APIRouter(tags=["documents"], dependencies=[Depends(require_api_key)])
 
@@ -13,11 +13,7 @@ router = APIRouter(tags=["documents"], dependencies=[Depends(require_api_key)])
 @router.get(
     "/documents/{doc_id:path}",
     summary="A document's text and metadata",
-    responses={
-        401: {"model": ErrorResponse, "description": "API key missing or wrong (only when one is configured)."},
-        404: {"model": ErrorResponse, "description": "No document has this id."},
-        503: {"model": ErrorResponse, "description": "Still loading, or a component failed to load."},
-    },
+    responses=error_responses(401, 404, 503),
 )
 async def get_document(doc_id: str, pipeline: PipelineDep) -> DocumentOut:
     """`text[start:end]` of the returned text is exactly an answer's `text` for the answer's `start`/`end`."""

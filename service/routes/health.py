@@ -15,11 +15,11 @@ from service.deps import StateDep, require_api_key
 from service.schemas import (
     CorpusOut,
     DefaultsOut,
-    ErrorResponse,
     HealthResponse,
     ModelOut,
     NotReadyResponse,
     ReadyResponse,
+    error_responses,
 )
 
 router = APIRouter(tags=["health"])
@@ -37,7 +37,7 @@ async def health() -> HealthResponse:
     response_model=ReadyResponse,
     dependencies=[Depends(require_api_key)],
     responses={
-        401: {"model": ErrorResponse, "description": "API key missing or wrong (only when one is configured)."},
+        **error_responses(401),
         503: {"model": NotReadyResponse, "description": "Still loading, or loading failed."},
     },
 )
