@@ -356,6 +356,7 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
                 "max_answer_tokens": config.eval_max_answer_tokens,
                 "max_length": config.max_length,
                 "stride": config.stride,
+                "precision": str(config.precision),
                 "metric": "SQuAD-normalised exact match and token F1, top answer over the question's own context",
             },
             "windows": features.stats.to_json(),
@@ -425,13 +426,15 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
     if best_step == 0 and not (config.output_dir / "config.json").exists():
         evaluate_now()  # resumed after the last step with nothing saved
 
-    # The selected weights, loaded back from the folder exactly as the service will load them (in fp32).
+    # The selected weights, loaded back from the folder as the service loads them (fp32 weights; bf16 autocast
+    # only when training used it: `qa eval-reader` gives the fp32 figure).
     final_reader = TransformersReader(
         str(config.output_dir),
         max_answer_tokens=config.eval_max_answer_tokens,
         max_length=config.max_length,
         stride=config.stride,
         device=device,
+        precision=config.precision,
     )
     final_reader.warm_up()
     dev = evaluate_reader(final_reader, dev_set, progress, desc="dev (full)")

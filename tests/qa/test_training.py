@@ -20,6 +20,7 @@ from qa.training import (
     check_separate,
     dev_subset,
     exact_match,
+    export_compact,
     load_checkpoint,
     lr_at,
     normalize_answer,
@@ -111,6 +112,9 @@ def config_for(tiny_base: Path, data: tuple[Path, Path], output: Path, **kw) -> 
 
 @pytest.mark.model
 def test_trains_saves_a_folder_the_reader_loads_and_answers(tiny_base, data, tmp_path) -> None:
+    import torch
+    from safetensors import safe_open
+
     out = tmp_path / "reader"
     result = run_training(config_for(tiny_base, data, out), progress=False)
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training.json"):
@@ -132,6 +136,17 @@ def test_trains_saves_a_folder_the_reader_loads_and_answers(tiny_base, data, tmp
     assert answers
     for a in answers:
         assert doc.text[a.start : a.end] == a.text and 0.0 <= a.score <= 1.0
+
+    compact = export_compact(out, tmp_path / "compact")
+    with safe_open(str(compact / "model.safetensors"), "pt") as f:
+        assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}  # noqa: SIM118 (not a dict)
+    assert (compact / "model.safetensors").stat().st_size < 0.6 * (out / "model.safetensors").stat().st_size
+    assert not (compact / CHECKPOINT_DIR).exists() and (compact / "training.json").exists()
+    small = TransformersReader(str(compact), max_answer_tokens=10, max_length=64, stride=16)
+    small.warm_up()
+    assert next(small.model.parameters()).dtype == torch.float32  # fp16 on disk, fp32 in memory
+    again = small.run(FACTS[0][0], [passage], {"d": doc}, max_answers=3)
+    assert [a.text for a in again][:1] == [a.text for a in answers][:1]
 
 
 class Interrupted(Exception):
