@@ -175,17 +175,19 @@ def read_pointer(index_dir: Path) -> Pointer | None:
     if not pointer.is_file():
         return None
     try:
-        lines = pointer.read_text(encoding="utf-8").splitlines()
+        raw = pointer.read_text(encoding="utf-8")
     except (UnicodeDecodeError, OSError) as err:
         raise IndexCorruptError(f"{pointer}: unreadable ({err}); rebuild with `qa index`") from err
+    lines = raw.splitlines()
     name = lines[0].strip() if lines else ""
     if not _VERSION_NAME.fullmatch(name):
         raise IndexCorruptError(f"{pointer}: does not name an index version; rebuild with `qa index`")
     digest = None
-    if len(lines) > 1 and lines[1].strip():
-        m = _DIGEST_LINE.fullmatch(lines[1].strip())
-        if m is None:
-            raise IndexCorruptError(f"{pointer}: second line is not a manifest digest; rebuild with `qa index`")
+    if len(lines) > 1:
+        m = _DIGEST_LINE.fullmatch(lines[1])
+        # The pointer is written whole, newline included, then renamed into place: anything else is damage.
+        if m is None or len(lines) > 2 or not raw.endswith("\n"):
+            raise IndexCorruptError(f"{pointer}: damaged (its digest line is not intact); rebuild with `qa index`")
         digest = m.group(1)
     return Pointer(name, digest)
 
