@@ -49,6 +49,11 @@ GOLD = [
 ]  # fmt: skip
 
 
+def _settings(**overrides: object) -> Settings:
+    """Defaults, whatever the environment: no reader model, so the transformers reader is unavailable."""
+    return Settings(_env_file=None, reader_model=None, **overrides)
+
+
 def _write_jsonl(path: Path, rows: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return path
@@ -62,7 +67,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> GoldSet:
 
 @pytest.fixture(scope="module")
 def runner(tiny: GoldSet, embedder: Embedder, tmp_path_factory: pytest.TempPathFactory) -> EvalRunner:
-    r = EvalRunner(tiny, Settings(_env_file=None), cache_dir=tmp_path_factory.mktemp("cache"), embedder=embedder)
+    r = EvalRunner(tiny, _settings(), cache_dir=tmp_path_factory.mktemp("cache"), embedder=embedder)
     r.warm_up()
     return r
 
@@ -148,23 +153,21 @@ def test_report_has_the_promised_shape(runner: EvalRunner, tiny: GoldSet, tmp_pa
 
 
 def test_second_warm_up_reuses_the_cached_index(runner: EvalRunner, tiny: GoldSet, embedder: Embedder) -> None:
-    again = EvalRunner(tiny, Settings(_env_file=None), cache_dir=runner.cache_dir, embedder=embedder)
+    again = EvalRunner(tiny, _settings(), cache_dir=runner.cache_dir, embedder=embedder)
     again.warm_up()
     assert again.pipeline.settings.index_dir == runner.pipeline.settings.index_dir
     assert len(list((runner.pipeline.settings.index_dir / VERSIONS_DIR).iterdir())) == 1
-    other = EvalRunner(
-        tiny, Settings(_env_file=None, chunk_max_tokens=64), cache_dir=runner.cache_dir, embedder=embedder
-    )
+    other = EvalRunner(tiny, _settings(chunk_max_tokens=64), cache_dir=runner.cache_dir, embedder=embedder)
     other.warm_up()
     assert other.pipeline.settings.index_dir != runner.pipeline.settings.index_dir
 
 
 def test_a_damaged_cached_index_is_rebuilt(tiny: GoldSet, embedder: Embedder, tmp_path: Path) -> None:
-    first = EvalRunner(tiny, Settings(_env_file=None), cache_dir=tmp_path, embedder=embedder)
+    first = EvalRunner(tiny, _settings(), cache_dir=tmp_path, embedder=embedder)
     first.warm_up()
     chunks = first.pipeline.index.path / "chunks.jsonl"
     chunks.write_text(chunks.read_text()[:-10])
-    again = EvalRunner(tiny, Settings(_env_file=None), cache_dir=tmp_path, embedder=embedder)
+    again = EvalRunner(tiny, _settings(), cache_dir=tmp_path, embedder=embedder)
     again.warm_up()
     assert again.pipeline.index.path != first.pipeline.index.path
     assert len(again.pipeline.index.chunks) == len(first.pipeline.index.chunks)
@@ -184,7 +187,7 @@ def test_retrieval_only_gold_with_graded_judgements(tmp_path: Path, embedder: Em
         "query-id\tcorpus-id\tscore\nq1\td-statin\t2\nq1\td-malaria\t1\nd-aspirin\td-metformin\t1\n"
     )
     gold = load_gold(root)
-    r = EvalRunner(gold, Settings(_env_file=None), cache_dir=tmp_path / "cache", embedder=embedder)
+    r = EvalRunner(gold, _settings(), cache_dir=tmp_path / "cache", embedder=embedder)
     r.warm_up()
     result = r.run(RunConfig(RetrievalMode.BM25, None))
     q1, qa = result.records
