@@ -26,20 +26,18 @@ BackendOpt = Annotated[
 
 
 def _command(ctx: typer.Context) -> str:
-    """The command as given (options from the command line only), to rerun it: rebuilt from click's context
-    rather than sys.argv, which is the test runner's under CliRunner."""
-    import click
-    from click.core import ParameterSource
-
+    """The command as given (options from the command line only), to rerun it: rebuilt from the context
+    rather than sys.argv, which is the test runner's under CliRunner. Typer vendors click, so duck typing."""
     parts = ["qa", *ctx.command_path.split()[1:]]  # the root is "qa" whatever the runner calls it
     for param in ctx.command.params:
         name = param.name or ""
-        if ctx.get_parameter_source(name) is not ParameterSource.COMMANDLINE or not isinstance(param, click.Option):
+        source = ctx.get_parameter_source(name)
+        if getattr(source, "name", "") != "COMMANDLINE" or getattr(param, "param_type_name", "") != "option":
             continue
         value = ctx.params[name]
-        if param.is_flag:
-            flag = param.opts[0] if value else (param.secondary_opts or param.opts)[0]
-            parts.append(flag)
+        if getattr(param, "is_flag", False):
+            secondary = getattr(param, "secondary_opts", None) or param.opts
+            parts.append(param.opts[0] if value else secondary[0])
             continue
         for v in value if isinstance(value, (list, tuple)) else [value]:
             parts += [param.opts[0], shlex.quote(str(v))]
@@ -61,6 +59,14 @@ def _backends(values: list[str] | None) -> list[str]:
         raise typer.BadParameter(f"unknown backend in {chosen}; choose from: {choices}") from None
 
 
+def _corpus_spec(spec: str, limit: int | None) -> tuple[str, int | None]:
+    """`pubmedqa:200` -> ("pubmedqa", 200); a bare name takes --limit."""
+    name, sep, n = spec.rpartition(":")
+    if sep and n.isdigit() and name:
+        return name, int(n)
+    return spec, limit
+
+
 def _finish(ctx: typer.Context, kind: str, results: dict[str, Any], load_before: list[float], out: Path | None) -> Path:
     from eval.bench.common import DEFAULT_OUT_DIR, envelope, write_json
     from eval.bench.report import summarise
@@ -77,7 +83,11 @@ def indexing_command(
     ctx: typer.Context,
     corpus: Annotated[
         list[str] | None,
-        typer.Option("--corpus", help="builtin, pubmedqa, covidqa or a corpus path; repeatable (default: all three)."),
+        typer.Option(
+            "--corpus",
+            help="builtin, pubmedqa, covidqa or a corpus path, NAME:N for a seeded sample of N documents; "
+            "repeatable (default: the three named).",
+        ),
     ] = None,
     backend: BackendOpt = None,
     repeats: Annotated[int, typer.Option("--repeats", min=1, help="Interleaved repetitions; medians reported.")] = 3,
@@ -96,8 +106,9 @@ def indexing_command(
     load_before = load_average()
     backends = _backends(backend)
     results = []
-    for name in corpus or ["builtin", "pubmedqa", "covidqa"]:
-        c = load_bench_corpus(name, data_dir or DEFAULT_DATA_DIR, limit)
+    for spec in corpus or ["builtin", "pubmedqa", "covidqa"]:
+        name, n = _corpus_spec(spec, limit)
+        c = load_bench_corpus(name, data_dir or DEFAULT_DATA_DIR, n)
         results.append(bench_corpus(c, backends, repeats, say=_say))
     _finish(ctx, "indexing", {"corpora": results}, load_before, out)
 
@@ -189,8 +200,34 @@ def peers_command(
     from eval.bench.peers import bench_peers
 
     load_before = load_average()
-    c = load_bench_corpus(corpus, data_dir or DEFAULT_DATA_DIR, limit)
+    name, n = _corpus_spec(corpus, limit)
+    c = load_bench_corpus(name, data_dir or DEFAULT_DATA_DIR, n)
     _finish(ctx, "peers", bench_peers(c, repeats, queries, peer, say=_say), load_before, out)
+
+
+@bench_app.command("quality")
+def quality_command(
+    ctx: typer.Context,
+    gold: Annotated[
+        list[Path] | None,
+        typer.Option("--gold", help="Gold sets, repeatable (default: seed_dev and COVID-QA dev from --data-dir)."),
+    ] = None,
+    backend: BackendOpt = None,
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="Shared benchmarks folder.")] = None,
+    out: OutOpt = None,
+) -> None:
+    """The harness's answer and retrieval figures per embedding backend, and whether each is within 0.5 point."""
+    from qa.settings import offline_by_default
+
+    offline_by_default()
+    from eval.bench.common import load_average
+    from eval.bench.corpora import DEFAULT_DATA_DIR
+    from eval.bench.quality import bench_quality
+
+    root = data_dir or DEFAULT_DATA_DIR
+    paths = gold or [root.parent / "gold" / "seed_dev.jsonl", root / "covid_qa" / "covid-qa-dev.json"]
+    load_before = load_average()
+    _finish(ctx, "quality", bench_quality(paths, _backends(backend), say=_say), load_before, out)
 
 
 @bench_app.command("report")

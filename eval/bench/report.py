@@ -34,14 +34,16 @@ def _load_line(report: dict[str, Any]) -> str:
 def indexing_rows(report: dict[str, Any]) -> list[str]:
     rows = [
         "| corpus | chunks | tokens | backend | raw encode s | pipeline s | pipeline chunks/s | pipeline tokens/s "
-        "| efficiency (raw/pipeline) | vs torch raw |",
-        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| efficiency (raw/pipeline) | other stages alone s | vs torch raw |",
+        "| --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in report.get("corpora", []):
+        # Chunking (with token counts), FAISS and BM25 timed on their own: the load-independent overhead.
+        other = round(sum(c.get("stages_alone", {}).values()), 3)
         for b, r in c["backends"].items():
             rows.append(
                 f"| {c['corpus']} | {c['chunks']} | {c['tokens']} | {b} | {r['raw_median_s']} | {r['pipeline_median_s']} "
-                f"| {r['pipeline_chunks_per_s']} | {r['pipeline_tokens_per_s']} | {r['efficiency']} "
+                f"| {r['pipeline_chunks_per_s']} | {r['pipeline_tokens_per_s']} | {r['efficiency']} | {other} "
                 f"| {r['speedup_vs_torch_raw']} |"
             )
     return rows
@@ -49,7 +51,7 @@ def indexing_rows(report: dict[str, Any]) -> list[str]:
 
 def latency_rows(report: dict[str, Any]) -> list[str]:
     rows = [
-        "| backend | /ask p50 ms | p95 ms | p99 ms | 8 clients req/s | split: embed / search / read / serialise ms |",
+        "| backend | /ask p50 ms | p95 ms | p99 ms | concurrent req/s (clients) | split: embed / search / read / serialise ms |",
         "| --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for b, r in report.get("backends", {}).items():
@@ -58,7 +60,7 @@ def latency_rows(report: dict[str, Any]) -> list[str]:
         s = r.get("split_ms", {})
         rows.append(
             f"| {b} | {seq.get('p50', '-')} | {seq.get('p95', '-')} | {seq.get('p99', '-')} "
-            f"| {conc.get('throughput_rps', '-')} "
+            f"| {conc.get('throughput_rps', '-')} ({conc.get('clients', '-')}) "
             f"| {s.get('embed')} / {s.get('search')} / {s.get('read')} / {s.get('serialise')} (total {s.get('total')}) |"
         )
     return rows
@@ -180,11 +182,31 @@ def targets(reports: dict[str, dict[str, Any]]) -> list[str]:
     return out
 
 
+def quality_rows(report: dict[str, Any]) -> list[str]:
+    rows = [
+        "| gold set | backend | EM | F1 | recall@5 | MRR@10 | nDCG@10 | max delta vs torch (points) | within 0.5 |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for name, g in report.get("gold", {}).items():
+        for b, r in g["backends"].items():
+            f = r["figures"]
+            delta = r.get("delta_points_vs_torch")
+            worst = (
+                max((abs(v) for k, v in delta.items() if k in report.get("gated", [])), default=0.0) if delta else ""
+            )
+            rows.append(
+                f"| {name} | {b} | {f.get('exact_match')} | {f.get('f1')} | {f.get('recall@5')} | {f.get('mrr@10')} "
+                f"| {f.get('ndcg@10')} | {worst} | {_mark(r.get('within_tolerance')) if delta else ''} |"
+            )
+    return rows
+
+
 SECTIONS = (
     ("indexing", "Indexing", indexing_rows),
     ("latency", "Question latency (built-in corpus)", latency_rows),
     ("scale", "Dense retrieval at scale", scale_rows),
     ("peers", "Peers on the same work", peers_rows),
+    ("quality", "Quality per embedding backend", quality_rows),
 )
 
 
