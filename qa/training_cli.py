@@ -105,7 +105,10 @@ def register(app: typer.Typer) -> None:
         max_answer_tokens: Annotated[int, typer.Option("--max-answer-tokens", min=1)] = 64,
         max_length: Annotated[int, typer.Option("--max-length", min=32)] = 384,
         stride: Annotated[int, typer.Option("--stride", min=0)] = 128,
-        limit: Annotated[int | None, typer.Option("--limit", min=1, help="First N questions only.")] = None,
+        sample: Annotated[
+            int | None, typer.Option("--sample", min=1, help="A seeded random sample of N questions only.")
+        ] = None,
+        seed: Annotated[int, typer.Option("--seed", help="Seed of --sample.")] = 13,
         threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
         precision: Annotated[Precision, typer.Option("--precision")] = Precision.FP32,
         predictions: Annotated[Path | None, typer.Option("--predictions", help="Write id -> answer JSON here.")] = None,
@@ -118,13 +121,13 @@ def register(app: typer.Typer) -> None:
 
         from index.errors import QAError
         from qa.readers.transformers_reader import TransformersReader
-        from qa.training import evaluate_reader
+        from qa.training import dev_subset, evaluate_reader
         from qa.training_data import load_squad
 
         if threads:
             torch.set_num_threads(threads)
         try:
-            examples = load_squad(data)[:limit]
+            examples = dev_subset(load_squad(data), sample or 0, seed)
             reader = TransformersReader(
                 model, max_answer_tokens=max_answer_tokens, max_length=max_length, stride=stride
             )
@@ -134,7 +137,8 @@ def register(app: typer.Typer) -> None:
             _fail(str(err))
         if predictions:
             predictions.write_text(json.dumps(result.predictions, indent=1) + "\n", encoding="utf-8")
-        summary = {"model": model, "data": str(data), "max_answer_tokens": max_answer_tokens, **result.summary()}
+        summary = {"model": model, "data": str(data), "sample_seed": seed if sample else None, **result.summary()}
+        summary["max_answer_tokens"] = max_answer_tokens
         json.dump({**summary, "max_length": max_length, "stride": stride, "precision": str(precision)}, sys.stdout)
         sys.stdout.write("\n")
 
