@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Depends, HTTPException
+from fastapi import Path as PathParam  # a URL path parameter, not a file path
 
 from service.deps import PipelineDep, require_api_key
 from service.schemas import DocumentOut, error_responses
@@ -15,7 +18,10 @@ router = APIRouter(tags=["documents"], dependencies=[Depends(require_api_key)])
     summary="A document's text and metadata",
     responses=error_responses(401, 404, 503),
 )
-async def get_document(doc_id: str, pipeline: PipelineDep) -> DocumentOut:
+async def get_document(
+    doc_id: Annotated[str, PathParam(examples=["abs-02"], description="A document id, as answers cite it.")],
+    pipeline: PipelineDep,
+) -> DocumentOut:
     """`text[start:end]` of the returned text is exactly an answer's `text` for the answer's `start`/`end`."""
     doc = pipeline.index.documents.get(doc_id)
     if doc is None:
