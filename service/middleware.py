@@ -211,10 +211,14 @@ class ApiKeyMiddleware:
         return 401, f"missing or wrong {what}: send it in the {self.header_name} header"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") == "OPTIONS":  # CORS preflights carry no key
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        given = next((v.decode("latin-1") for k, v in scope["headers"] if k == self.header), None)
+        headers = dict(scope["headers"])
+        if scope.get("method") == "OPTIONS" and b"origin" in headers and b"access-control-request-method" in headers:
+            await self.app(scope, receive, send)  # a CORS preflight never carries the key; it returns no data
+            return
+        given = headers[self.header].decode("latin-1") if self.header in headers else None
         denied = self._denied(scope["path"], given)
         if denied is None:
             await self.app(scope, receive, send)

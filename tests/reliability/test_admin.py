@@ -89,6 +89,7 @@ def test_the_key_is_checked_before_the_body_is_read(admin_client: Callable[..., 
     assert c.get("/no/such/path").status_code == 401
     assert c.get("/no/such/path", headers={"X-API-Key": KEY}).status_code == 404
     assert c.post("/admin/documents", content=b"{not json", headers=json_type).status_code == 401
+    assert c.options("/ask").status_code == 401  # only a CORS preflight passes without the key
     r = c.get("/ready")
     assert r.status_code == 401 and r.json()["request_id"] == r.headers["X-Request-ID"]
 
