@@ -146,6 +146,14 @@ _READERS = {
 }
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _validate(records: Iterable[_Candidate | SkippedRecord], policy: InvalidRecordPolicy) -> IngestResult:
     result = IngestResult(documents=[])
     seen: dict[str, str] = {}
@@ -160,6 +168,8 @@ def _validate(records: Iterable[_Candidate | SkippedRecord], policy: InvalidReco
                 problem = f"document {rec.id!r} has an empty or missing 'text'"
             elif rec.title is not None and not isinstance(rec.title, str):
                 problem = f"document {rec.id!r}: 'title' must be a string"
+            elif not _encodable(rec.id) or not _encodable(rec.text) or (rec.title and not _encodable(rec.title)):
+                problem = f"document {rec.id!r} holds text that is not valid Unicode (a lone surrogate escape)"
             elif rec.id in seen:
                 problem = f"duplicate id {rec.id!r} (first seen at {seen[rec.id]})"
             if problem is None:

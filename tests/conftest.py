@@ -7,14 +7,14 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from index.documents import Document  # noqa: E402
-from index.embedder import Embedder  # noqa: E402
-from index.ingest import load_corpus  # noqa: E402
-from qa.settings import BUILTIN_CORPUS, Settings  # noqa: E402
+from index.documents import Document
+from index.embedder import Embedder
+from index.ingest import load_corpus
+from qa.settings import BUILTIN_CORPUS, Settings
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

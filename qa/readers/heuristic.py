@@ -89,6 +89,7 @@ _PHRASE_FIT: dict[AnswerType, dict[str, float]] = {
     AnswerType.EXPANSION: {"expansion": 1.0},
 }
 _ARTICLES = frozenset({"the", "a", "an"})
+MAX_KEY_TERMS = 24
 _SEPARATORS = frozenset({",", ";", ":"})
 _INTERVAL_WORDS = frozenset({"ci", "interval", "iqr", "range", "interquartile"})
 
@@ -692,6 +693,9 @@ class HeuristicReader:
         groups = self._keyword_groups(corpus, analysis)
         if not groups:
             return []
+        if len(groups) > MAX_KEY_TERMS:
+            # A question is a handful of key terms; a 2,000-character one must not buy 2,000 terms of work.
+            groups = sorted(groups, key=lambda g: -g[1])[:MAX_KEY_TERMS]
         keywords = set(analysis.keywords)
         novelty = keywords - set(analysis.head_stems)
         if analysis.answer_type is not AnswerType.EXPANSION:  # there the long form *is* the answer

@@ -152,3 +152,12 @@ def test_fingerprint_is_order_independent_and_content_sensitive(tmp_path: Path) 
     c = write_jsonl(tmp_path / "c.jsonl", [{"id": "2", "text": "Y!"}, {"id": "1", "text": "X."}])
     fa, fb, fc = (corpus_fingerprint(load_corpus(p).documents) for p in (a, b, c))
     assert fa == fb != fc
+
+
+def test_lone_surrogate_text_is_refused_or_skipped(tmp_path: Path) -> None:
+    p = tmp_path / "s.jsonl"
+    p.write_text('{"id": "ok", "text": "Fine."}\n{"id": "bad", "text": "broken \\ud800 text"}\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match=r"s.jsonl:2: .*not valid Unicode"):
+        load_corpus(p)
+    result = load_corpus(p, on_invalid=InvalidRecordPolicy.SKIP)
+    assert [d.id for d in result.documents] == ["ok"] and len(result.skipped) == 1
