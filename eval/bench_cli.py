@@ -160,7 +160,11 @@ def scale_command(
     ] = None,
     queries: Annotated[int, typer.Option("--queries", min=10, help="Queries per vector set.")] = 200,
     max_build_s: Annotated[
-        float, typer.Option("--max-build-s", help="Skip a kind whose build, estimated from the size before, is longer.")
+        float,
+        typer.Option(
+            "--max-build-s",
+            help="Skip a kind whose build, estimated from the size before, is longer; stop a graph build past it.",
+        ),
     ] = 900.0,
     real: Annotated[bool, typer.Option("--real/--no-real", help="Also the corpora's saved real embeddings.")] = True,
     out: OutOpt = None,
@@ -173,8 +177,17 @@ def scale_command(
         kinds = [IndexKind(k) for k in kind] if kind else list(IndexKind)
     except ValueError:
         raise typer.BadParameter(f"unknown kind in {kind}; choose from: {', '.join(IndexKind)}") from None
+    from eval.bench.common import DEFAULT_OUT_DIR, envelope, write_json
+
     load_before = load_average()
-    results = bench_scale(size or [10_000, 100_000, 1_000_000], kinds, queries, max_build_s, real, say=_say)
+    path = out or DEFAULT_OUT_DIR / "scale.json"
+
+    def partial(results: dict[str, Any]) -> None:
+        write_json(path, envelope("scale", _command(ctx), {**results, "partial": True}, load_before))
+
+    results = bench_scale(
+        size or [10_000, 100_000, 1_000_000], kinds, queries, max_build_s, real, say=_say, on_progress=partial
+    )
     _finish(ctx, "scale", results, load_before, out)
 
 

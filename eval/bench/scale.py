@@ -141,21 +141,36 @@ def nlist_for(n: int) -> int:
     return max(16, min(nlist, n // 39))
 
 
-def build(kind: IndexKind, vectors: np.ndarray) -> Any:
+class BuildTooLong(Exception):
+    """A graph build passed its time budget; `added` vectors were in after `seconds`."""
+
+    def __init__(self, added: int, seconds: float) -> None:
+        super().__init__(f"{added} vectors added in {seconds:.0f} s")
+        self.added = added
+        self.seconds = seconds
+
+
+def build(kind: IndexKind, vectors: np.ndarray, max_build_s: float = float("inf")) -> Any:
+    """The index of `kind` over `vectors`; graph kinds add in steps and give up past `max_build_s`."""
     import faiss
 
     n, d = vectors.shape
     ip = faiss.METRIC_INNER_PRODUCT
+    t0 = time.perf_counter()
     if kind is IndexKind.FLAT:
         index = faiss.IndexFlatIP(d)
     elif kind is IndexKind.HNSW:
         from index.dense import DenseIndexType, build_dense_index
 
-        return build_dense_index(vectors, DenseIndexType.HNSW)  # exactly what `qa index` builds
+        index = build_dense_index(vectors[:0], DenseIndexType.HNSW)  # exactly what `qa index` builds, empty
+        _add_in_steps(index, vectors, t0, max_build_s)
+        return index
     elif kind is IndexKind.HNSW_SQ8:
         index = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_8bit, 32, ip)
         index.hnsw.efConstruction = 100
         index.train(vectors[: min(n, 100_000)])
+        _add_in_steps(index, vectors, t0, max_build_s)
+        return index
     else:
         nlist = nlist_for(n)
         quantizer = faiss.IndexFlatIP(d)
@@ -168,6 +183,15 @@ def build(kind: IndexKind, vectors: np.ndarray) -> Any:
         index.train(vectors[np.sort(rng.choice(n, train_n, replace=False))])
     index.add(vectors)
     return index
+
+
+def _add_in_steps(index: Any, vectors: np.ndarray, t0: float, max_build_s: float, step: int = 50_000) -> None:
+    """HNSW insertion is incremental: adding in steps builds the same graph and lets a budget stop it."""
+    for i in range(0, len(vectors), step):
+        index.add(vectors[i : i + step])
+        elapsed = time.perf_counter() - t0
+        if elapsed > max_build_s and i + step < len(vectors):
+            raise BuildTooLong(i + step, elapsed)
 
 
 def set_param(index: Any, kind: IndexKind, value: int) -> None:
@@ -202,12 +226,17 @@ def single_query_ms(index: Any, queries: np.ndarray, k: int, threads: int = 1) -
 
 
 def bench_kind(
-    kind: IndexKind, vectors: np.ndarray, queries: np.ndarray, truth: np.ndarray, k: int = 10
+    kind: IndexKind,
+    vectors: np.ndarray,
+    queries: np.ndarray,
+    truth: np.ndarray,
+    k: int = 10,
+    max_build_s: float = float("inf"),
 ) -> dict[str, Any]:
     import faiss
 
     t0 = time.perf_counter()
-    index = build(kind, vectors)
+    index = build(kind, vectors, max_build_s)
     build_s = time.perf_counter() - t0
     size = int(faiss.serialize_index(index).size)
     param, values = SWEEPS[kind]
@@ -291,7 +320,16 @@ def bench_dataset(
             out["skipped"][kind.value] = f"estimated build {est:.0f} s > --max-build-s {max_build_s:.0f}"
             say(f"{name}: {kind.value} skipped (estimated build {est:.0f} s)")
             continue
-        r = bench_kind(kind, vectors, queries, truth)
+        try:
+            r = bench_kind(kind, vectors, queries, truth, max_build_s=max_build_s)
+        except BuildTooLong as err:
+            rate = err.added / err.seconds
+            out["skipped"][kind.value] = (
+                f"build stopped at --max-build-s: {err.added} of {len(vectors)} vectors in {err.seconds:.0f} s "
+                f"({rate:.0f} vectors/s, so at least {len(vectors) / rate:.0f} s in all)"
+            )
+            say(f"{name}: {kind.value} {out['skipped'][kind.value]}")
+            continue
         out["kinds"][kind.value] = r
         best = r["at_recall_target"]
         say(
@@ -318,7 +356,10 @@ def bench_scale(
     max_build_s: float,
     use_real: bool = True,
     say: Callable[[str], None] = lambda _m: None,
+    on_progress: Callable[[dict[str, Any]], None] = lambda _out: None,
 ) -> dict[str, Any]:
+    """Every size in turn (smallest first, so larger builds can be estimated), then the real vectors;
+    `on_progress` gets the results so far after each vector set (a long run keeps what it measured)."""
     out: dict[str, Any] = {
         "recall_target": RECALL_TARGET,
         "synthetic_model": asdict(ClusterModel()),
@@ -330,6 +371,7 @@ def bench_scale(
         vectors, queries = synthetic(n, n_queries)
         res = bench_dataset(f"synthetic {n}", vectors, queries, kinds, extrapolate(prev, n), max_build_s, say)
         out["synthetic"][str(n)] = res
+        on_progress(out)
         prev = res
         del vectors
     real = real_vectors() if use_real else None

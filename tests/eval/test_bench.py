@@ -170,3 +170,18 @@ def test_quality_gate_is_half_a_point_on_every_gated_figure() -> None:
     assert per["onnx"]["within_tolerance"] is True  # recall@1 is reported, not gated
     assert per["onnx-int8"]["within_tolerance"] is False  # EM one point lower
     assert "within_tolerance" not in per["torch"]
+
+
+def test_a_graph_build_past_its_budget_stops_and_says_how_far_it_got() -> None:
+    import faiss
+
+    from eval.bench.scale import BuildTooLong, _add_in_steps
+
+    vectors, _ = synthetic(3000, 1)
+    index = faiss.IndexFlatIP(384)
+    with pytest.raises(BuildTooLong) as err:
+        _add_in_steps(index, vectors, t0=0.0, max_build_s=0.0, step=1000)
+    assert err.value.added == 1000 == index.ntotal
+    done = faiss.IndexFlatIP(384)
+    _add_in_steps(done, vectors, t0=0.0, max_build_s=float("inf"), step=1000)
+    assert done.ntotal == 3000
