@@ -8,7 +8,10 @@ interleave every framework, so the machine's load changes hit all of them alike.
 - `qa index`: `build_index` end to end (torch, and the ONNX int8 path): it chunks, so it encodes *all* of every
   document, with overlap, where the peers encode the first 256 (txtai default: 512) tokens of each;
 - a query: the question's vector plus FAISS search (dense top 10), and our default hybrid retrieval (+ BM25,
-  fusion), both in-process as the peers' are.
+  fusion), both in-process as the peers' are, timed in every repetition.
+
+Indexing runs with torch's default threads (one per core) everywhere; queries with one torch thread everywhere
+(what `qa serve` uses: on a busy machine a second OpenMP thread makes single questions wait at barriers).
 
 Ratios are ours / theirs: below 1 is faster.
 """
@@ -65,14 +68,25 @@ def run_peer(
 
 
 def _ours_query(corpus: BenchCorpus, index_dir: Path, embedder: Any, queries: int) -> dict[str, Any]:
-    """Dense (vector + FAISS) and hybrid retrieval of the questions in-process, after 10 warm-up ones."""
+    """Dense (vector + FAISS) and hybrid retrieval of the questions in-process, after 10 warm-up ones, with
+    one torch and one FAISS thread (as `qa serve` answers, and as the peer scripts time their queries)."""
     import faiss
+    import torch
 
-    from index.retriever import RetrievalMode, Retriever
     from index.store import load_index
 
     faiss.omp_set_num_threads(1)
-    index = load_index(index_dir)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _time_queries(corpus, load_index(index_dir), embedder, queries)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _time_queries(corpus: BenchCorpus, index: Any, embedder: Any, queries: int) -> dict[str, Any]:
+    from index.retriever import RetrievalMode, Retriever
+
     retriever = Retriever(index, embedder)
     out: dict[str, Any] = {}
     qs = corpus.questions
@@ -116,6 +130,7 @@ def bench_peers(
 
     work = Path(tempfile.mkdtemp(prefix="qa-bench-peers-"))
     timings: dict[str, list[float]] = {"raw encode (torch)": [], "qa index (torch)": [], "qa index (onnx-int8)": []}
+    query_runs: dict[str, list[dict[str, Any]]] = {b: [] for b in ours}
     peer_results: dict[str, list[dict[str, Any]]] = {label: [] for label, *_ in runs}
     try:
         docs, questions = _write_inputs(corpus, work)
@@ -125,7 +140,14 @@ def bench_peers(
             for b in ("torch", "onnx-int8"):
                 s, _ = timed(lambda b=b: build_index(corpus.documents, ours[b], work / f"index-{b}", IndexConfig()))
                 timings[f"qa index ({b})"].append(s)
-            say(f"rep {rep + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in timings.items()))
+            for b in ours:
+                query_runs[b].append(_ours_query(corpus, work / f"index-{b}", ours[b], queries))
+            say(
+                f"rep {rep + 1}: "
+                + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in timings.items())
+                + ", dense query p50 "
+                + ", ".join(f"{b} {query_runs[b][-1]['dense']['p50']} ms" for b in ours)
+            )
             for label, venv, script, variant in runs:
                 res = run_peer(
                     venv, script, variant, docs, questions, model_path, queries, work / f"{venv}-{variant}.json"
@@ -135,11 +157,15 @@ def bench_peers(
                     f"rep {rep + 1}: {label}: "
                     + (res.get("error") or f"index {res['index_s']} s, query p50 {res['query_ms']['p50']} ms")
                 )
-        our_query = {b: _ours_query(corpus, work / f"index-{b}", ours[b], queries) for b in ours}
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     ours_index = {k: {"runs_s": [round(x, 3) for x in v], "median_s": round(median(v), 3)} for k, v in timings.items()}
+    # Per backend and mode: the median over repetitions of each repetition's p50 (the peers' figures likewise).
+    our_query = {
+        b: {m: {"p50": round(median([r[m]["p50"] for r in runs_]), 3)} for m in runs_[0]}
+        for b, runs_ in query_runs.items()
+    }
     summary_peers: dict[str, Any] = {}
     for label, results in peer_results.items():
         ok = [r for r in results if "error" not in r]
@@ -171,7 +197,7 @@ def bench_peers(
         "whole_document_tokens": n_tokens_whole,
         "repeats": repeats,
         "queries": queries,
-        "ours": {"index": ours_index, "query_ms": our_query},
+        "ours": {"index": ours_index, "query_ms": our_query, "query_runs": query_runs},
         "peers": summary_peers,
         "peer_runs": peer_results,
     }

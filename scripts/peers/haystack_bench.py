@@ -64,6 +64,9 @@ def main() -> None:
     store.write_documents(embedded)
     index_s = time.perf_counter() - t0
 
+    import torch
+
+    torch.set_num_threads(1)  # queries with one thread, as every framework in the comparison answers them
     text_embedder = TextEmbedder(model=a.model, normalize_embeddings=True, progress_bar=False)
     text_embedder.warm_up()
     pipe = Pipeline()
@@ -88,6 +91,7 @@ def main() -> None:
             "documents": len(docs),
             "count": store.count_documents(),
             "index_s": round(index_s, 3),
+            "query_threads": torch.get_num_threads(),
             "query_ms": via_pipeline,
             "query_direct_ms": time_queries(direct, questions, a.queries),
             "query_embed_ms": time_queries(lambda q: text_embedder.run(text=q), questions, a.queries),
