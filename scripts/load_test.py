@@ -40,16 +40,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-QUESTIONS = [
-    "What was the median overall survival with STRIDE?",
-    "What is the overall survival hazard ratio for STRIDE versus sorafenib?",
-    "Which kinases does lenvatinib inhibit?",
-    "What is regorafenib approved for?",
-    "What was the 36-month overall survival rate for STRIDE?",
-    "Which drug is a deuterated sorafenib derivative?",
-    "What are desmoid tumors?",
-    "What is the boiling point of tungsten at sea level?",
-]
+from eval.bench.questions import BUILTIN_QUESTIONS
+
+QUESTIONS = list(BUILTIN_QUESTIONS)  # the same mix `qa bench latency` asks: answerable and not
 SWAP_DOC = {
     "id": "load-test-doc",
     "text": "Cabozantinib improved median progression-free survival to 5.2 months in the CELESTIAL trial.",
