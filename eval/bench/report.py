@@ -150,10 +150,10 @@ def targets(reports: dict[str, dict[str, Any]]) -> list[str]:
                 out.append(f"| >= 30 req/s, 8 clients ({b}) | {rps} | {_mark(rps >= TARGETS['ask_rps_8_clients'])} |")
     sc = reports.get("scale")
     if sc:
-        big = sc.get("synthetic", {}).get("1000000")
-        if big:
+        bigs = [r for n, r in sc.get("synthetic", {}).items() if n.split()[0] == "1000000"]
+        if bigs:
             best = None
-            for kind, k in big["kinds"].items():
+            for kind, k in ((kind, k) for big in bigs for kind, k in big["kinds"].items()):
                 b = k.get("at_recall_target")
                 if b and k["memory_mib"] <= TARGETS["scale_1m_mib"]:
                     cand = (b["single_query_ms"]["p50"], kind, b["recall_at_10"], k["memory_mib"])
@@ -224,6 +224,17 @@ def markdown_report(folder: Path) -> str:
         path = Path(folder) / f"{key}.json"
         if path.is_file():
             reports[key] = json.loads(path.read_text(encoding="utf-8"))
+    if "indexing" in reports:
+        for extra in sorted(Path(folder).glob("indexing-*.json")):
+            more = json.loads(extra.read_text(encoding="utf-8"))
+            for c in more.get("corpora", []):
+                reports["indexing"]["corpora"].append({**c, "corpus": f"{c['corpus']} ({extra.stem})"})
+    if "scale" in reports:
+        # Further runs of single sizes (`--out var/bench/scale-1m.json`, say) join the scale table.
+        for extra in sorted(Path(folder).glob("scale-*.json")):
+            more = json.loads(extra.read_text(encoding="utf-8"))
+            for n, res in more.get("synthetic", {}).items():
+                reports["scale"]["synthetic"][f"{n} ({extra.stem})"] = res
     if not reports:
         return f"no benchmark JSON in {folder}: run `qa bench indexing|latency|scale|peers` first"
     parts = ["## Targets", "", *targets(reports), ""]

@@ -40,7 +40,7 @@ SWEEPS: dict[IndexKind, tuple[str, tuple[int, ...]]] = {
     IndexKind.FLAT: ("none", (0,)),
     IndexKind.HNSW: ("efSearch", (16, 32, 64, 128, 256)),
     IndexKind.HNSW_SQ8: ("efSearch", (16, 32, 64, 128, 256)),
-    IndexKind.IVF_SQ8: ("nprobe", (4, 8, 16, 32, 64, 128)),
+    IndexKind.IVF_SQ8: ("nprobe", (4, 8, 16, 32, 64, 128, 256, 512)),
     IndexKind.IVF_PQ: ("nprobe", (4, 8, 16, 32, 64, 128)),
 }
 
