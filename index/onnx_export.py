@@ -4,7 +4,7 @@ Why our own export: sentence-transformers' ONNX backend needs optimum-onnx, whic
 transformers 5; `torch.onnx.export` of the transformer alone does, and pooling plus normalisation are cheap in
 numpy. The graph is then fused by ONNX Runtime's transformer optimiser (attention, LayerNorm, GELU), and the
 int8 variant is quantised from the fused graph with one scale per output channel: the default per-tensor
-scales cost too much accuracy on MiniLM (mean cosine to torch about 0.92 against 0.99 per channel).
+scales were reported to cost too much accuracy on MiniLM (mean cosine to torch about 0.92; per channel 0.99).
 
 The cache folder is keyed by a digest of the model folder's files and the ONNX Runtime version (the fused graph
 uses its contrib operators), so a changed model or runtime gets a fresh export and nothing is ever trusted by
