@@ -99,7 +99,7 @@ def indexing_command(
     from qa.settings import offline_by_default
 
     offline_by_default()
-    from eval.bench.common import load_average
+    from eval.bench.common import DEFAULT_OUT_DIR, envelope, load_average, write_json
     from eval.bench.corpora import DEFAULT_DATA_DIR, load_bench_corpus
     from eval.bench.indexing import bench_corpus
 
@@ -110,6 +110,9 @@ def indexing_command(
         name, n = _corpus_spec(spec, limit)
         c = load_bench_corpus(name, data_dir or DEFAULT_DATA_DIR, n)
         results.append(bench_corpus(c, backends, repeats, say=_say))
+        # After each corpus, so a long run that is stopped keeps what it measured.
+        partial = {"corpora": results, "partial": True}
+        write_json(out or DEFAULT_OUT_DIR / "indexing.json", envelope("indexing", _command(ctx), partial, load_before))
     _finish(ctx, "indexing", {"corpora": results}, load_before, out)
 
 
