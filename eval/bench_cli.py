@@ -159,7 +159,11 @@ def scale_command(
     ] = None,
     kind: Annotated[
         list[str] | None,
-        typer.Option("--kind", help="flat, hnsw, hnsw_sq8, ivf_sq8, ivf_pq; repeatable (default: all)."),
+        typer.Option(
+            "--kind",
+            help="flat, hnsw, hnsw_sq8, ivf_sq8, ivf_pq, auto (what `qa index` builds by default); repeatable "
+            "(default: all but auto).",
+        ),
     ] = None,
     queries: Annotated[int, typer.Option("--queries", min=10, help="Queries per vector set.")] = 200,
     max_build_s: Annotated[
@@ -177,7 +181,7 @@ def scale_command(
     from eval.bench.scale import IndexKind, bench_scale
 
     try:
-        kinds = [IndexKind(k) for k in kind] if kind else list(IndexKind)
+        kinds = [IndexKind(k) for k in kind] if kind else [k for k in IndexKind if k is not IndexKind.AUTO]
     except ValueError:
         raise typer.BadParameter(f"unknown kind in {kind}; choose from: {', '.join(IndexKind)}") from None
     from eval.bench.common import DEFAULT_OUT_DIR, envelope, write_json

@@ -27,7 +27,16 @@ import faiss
 import numpy as np
 
 from index.chunking import Chunker, ChunkingConfig
-from index.dense import DenseIndexType, build_dense_index, load_dense_index, save_dense_index
+from index.dense import (
+    FLAT_MAX_VECTORS,
+    DenseIndexType,
+    DenseSpec,
+    build_dense_index,
+    dense_spec,
+    load_dense_index,
+    resolve_dense_type,
+    save_dense_index,
+)
 from index.documents import Chunk, Document
 from index.embedder import Embedder
 from index.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
@@ -40,6 +49,7 @@ VERSIONS_DIR = "versions"
 LOCK_NAME = ".lock"
 LEXICAL_TOKENIZER = "word-stopwords-ize-snowball-en/2"
 KEEP_VERSIONS = 2
+VECTORS_NAME = "vectors.npy"  # the exact vectors, next to a FAISS kind that keeps only 8-bit codes
 _VERSION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 _DIGEST_LINE = re.compile(r"manifest-sha256 ([0-9a-f]{64})")
 
@@ -49,12 +59,13 @@ class IndexConfig:
     """What an index must have been built with to be used; compared against the manifest on load."""
 
     chunking: ChunkingConfig = field(default_factory=ChunkingConfig)
-    dense_type: DenseIndexType = DenseIndexType.FLAT
+    dense_type: DenseIndexType = DenseIndexType.AUTO
     bm25_k1: float = 1.2
     bm25_b: float = 0.75
 
-    def dense_json(self) -> dict[str, Any]:
-        return {"type": self.dense_type.value}
+    def dense_spec(self, n_vectors: int) -> DenseSpec:
+        """The concrete kind and settings an index of `n_vectors` is built with (`auto` resolved)."""
+        return dense_spec(self.dense_type, n_vectors)
 
     def lexical_json(self) -> dict[str, Any]:
         return {"k1": self.bm25_k1, "b": self.bm25_b, "tokenizer": LEXICAL_TOKENIZER}
@@ -233,7 +244,8 @@ def write_version(
     lines = check_documents(documents)
     if len(vectors) != len(chunks):
         raise ValueError(f"{len(vectors)} vectors for {len(chunks)} chunks")
-    dense = build_dense_index(vectors, config.dense_type)
+    spec = config.dense_spec(len(vectors))
+    dense = build_dense_index(vectors, spec)
     by_id = {d.id: d for d in documents}
     lexical = LexicalIndex.build([embedding_text(by_id[c.doc_id], c) for c in chunks], config.bm25_k1, config.bm25_b)
     versions = index_dir / VERSIONS_DIR
@@ -245,13 +257,15 @@ def write_version(
         _write_lines(tmp / "documents.jsonl", lines)
         _write_lines(tmp / "chunks.jsonl", [json.dumps(c.to_json(), ensure_ascii=False) for c in chunks])
         save_dense_index(dense, tmp / "dense.faiss")
+        if not spec.keeps_exact_vectors:
+            np.save(tmp / VECTORS_NAME, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
         lexical.save(tmp / "bm25")
         files = {p.relative_to(tmp).as_posix(): file_digest(p) for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest = Manifest(
             created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             model=model,
             chunking={**config.chunking.to_json(), "title_prefix": True},
-            dense=config.dense_json(),
+            dense=spec.to_json(),
             lexical=config.lexical_json(),
             corpus=CorpusInfo(
                 fingerprint=corpus_fingerprint(documents),
@@ -432,8 +446,9 @@ def check_compatible(manifest: Manifest, config: IndexConfig, model_name: str, m
     want_chunking = {**config.chunking.to_json(), "title_prefix": True}
     if manifest.chunking != want_chunking:
         problems.append(f"chunking: index has {manifest.chunking}, configured {want_chunking}")
-    if manifest.dense != config.dense_json():
-        problems.append(f"dense index: index has {manifest.dense}, configured {config.dense_json()}")
+    dense = dense_problem(manifest, config.dense_type)
+    if dense is not None:
+        problems.append(dense)
     if manifest.lexical != config.lexical_json():
         problems.append(f"lexical index: index has {manifest.lexical}, configured {config.lexical_json()}")
     if problems:
@@ -441,6 +456,24 @@ def check_compatible(manifest: Manifest, config: IndexConfig, model_name: str, m
             "the index was built with other settings; rebuild it with `qa index` or change the settings:\n  - "
             + "\n  - ".join(problems)
         )
+
+
+def dense_problem(manifest: Manifest, configured: DenseIndexType) -> str | None:
+    """Compare kinds, not settings: efSearch, nprobe and list counts follow from the size and are recorded, so
+    an index of the configured kind serves whatever its settings. `auto` accepts what it picks at the index's
+    size, so a default-settings service loads the index a default-settings build wrote, across updates too."""
+    built = manifest.dense.get("type")
+    n = manifest.corpus.n_chunks
+    want = resolve_dense_type(configured, n)
+    if built == want.value:
+        return None
+    if configured is DenseIndexType.AUTO:
+        return (
+            f"dense index: index has {built!r} over {n} vectors; configured 'auto', which picks {want.value!r} at "
+            f"that size (flat up to {FLAT_MAX_VECTORS} vectors, hnsw-sq8 above); to serve this index as it is, set "
+            f"dense_index = {built!r} (QA_DENSE_INDEX={built})"
+        )
+    return f"dense index: index has {built!r}, configured {configured.value!r}"
 
 
 def _read_documents(path: Path) -> dict[str, Document]:
@@ -498,11 +531,34 @@ def load_index(
     chunks = _read_chunks(version / "chunks.jsonl", documents)
     if len(chunks) != manifest.corpus.n_chunks or len(documents) != manifest.corpus.n_documents:
         raise IndexCorruptError(f"{version}: counts differ from the manifest; rebuild with `qa index`")
-    dense = load_dense_index(version / "dense.faiss", len(chunks), manifest.model.dimension)
+    dense = load_dense_index(version / "dense.faiss", len(chunks), manifest.model.dimension, manifest.dense)
     lexical = LexicalIndex.load(version / "bm25", len(chunks), manifest.lexical["k1"], manifest.lexical["b"])
     return CorpusIndex(version, manifest, documents, chunks, dense, lexical)
 
 
 def chunk_vectors(index: CorpusIndex) -> np.ndarray:
-    """All stored vectors (flat indexes only), e.g. for tests comparing rebuilds."""
-    return index.dense.reconstruct_n(0, index.dense.ntotal)
+    """Every chunk's exact vector, in chunk order: what an update rebuilds the dense index from.
+
+    Flat and HNSW hold the vectors themselves; the 8-bit kinds hold codes that decode only approximately, so
+    their vectors come from `vectors.npy` (memory-mapped: read only for an update, never held while serving).
+    """
+    n, dim = index.dense.ntotal, index.manifest.model.dimension
+    if VECTORS_NAME in index.manifest.files:
+        path = index.path / VECTORS_NAME
+        try:
+            vectors = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as err:
+            raise IndexCorruptError(f"{path}: unreadable ({err}); rebuild with `qa index`") from err
+        if vectors.shape != (n, dim) or vectors.dtype != np.float32:
+            raise IndexCorruptError(
+                f"{path}: holds {vectors.dtype} {vectors.shape}, the manifest says float32 ({n}, {dim}); "
+                "rebuild with `qa index`"
+            )
+        return vectors
+    kind = index.manifest.dense.get("type")
+    if kind not in (DenseIndexType.FLAT.value, DenseIndexType.HNSW.value):
+        raise IndexCorruptError(
+            f"{index.path}: a {kind!r} index keeps only 8-bit codes and {VECTORS_NAME} is not listed in its "
+            "manifest; rebuild with `qa index`"
+        )
+    return index.dense.reconstruct_n(0, n) if n else np.zeros((0, dim), dtype=np.float32)

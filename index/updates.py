@@ -1,9 +1,12 @@
 """Incremental corpus updates: add, replace and delete documents by id without rebuilding from scratch.
 
-Unchanged documents keep their chunks and their vectors (read back from the FAISS index); only added or changed
+Unchanged documents keep their chunks and their exact vectors (`chunk_vectors`: read back from FAISS for flat and
+HNSW, from `vectors.npy` for the 8-bit kinds, whose codes decode only approximately); only added or changed
 documents are chunked and embedded, which is where a build spends its time. BM25 and FAISS are then rebuilt from
-the combined chunks and vectors (cheap next to embedding) into a new version folder, and published with the same
-atomic machinery as a full build, only if CURRENT still names the version the update started from.
+the combined chunks and vectors into a new version folder, of the kind the configuration picks for the new size
+(HNSW cannot remove vectors, and 8-bit codes are retrained on the new set exactly as a fresh build trains them),
+and published with the same atomic machinery as a full build, only if CURRENT still names the version the update
+started from.
 
 Order is deterministic: surviving documents keep their place, a replaced document keeps its place, and new ones
 are appended in the order given. A from-scratch build of `UpdateResult.documents` therefore gives the same index.
@@ -22,7 +25,15 @@ from index.documents import Chunk, Document
 from index.embedder import Embedder
 from index.errors import QAError
 from index.manifest import Manifest
-from index.store import CorpusIndex, IndexConfig, check_documents, embedding_text, load_index, publish_index
+from index.store import (
+    CorpusIndex,
+    IndexConfig,
+    check_documents,
+    chunk_vectors,
+    embedding_text,
+    load_index,
+    publish_index,
+)
 
 
 class UpdateError(QAError, ValueError):
@@ -154,7 +165,7 @@ def apply_update(
         raise UpdateError("adding or changing document text needs the embedding model")
     chunker = Chunker(config.chunking, embedder.count_tokens) if embedder is not None else None
     position = {c.id: i for i, c in enumerate(base.chunks)}
-    old_vectors = base.dense.reconstruct_n(0, base.dense.ntotal) if base.dense.ntotal else None
+    old_vectors = chunk_vectors(base) if base.dense.ntotal else None
 
     chunks: list[Chunk] = []
     sources: list[int | None] = []  # position of a reused vector in the old index, None for a new one

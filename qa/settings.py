@@ -59,7 +59,7 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(32, ge=1, le=1024)
     chunk_max_tokens: int = Field(128, ge=8, le=512)
     chunk_overlap_sentences: int = Field(1, ge=0, le=10)
-    dense_index: DenseIndexType = DenseIndexType.FLAT
+    dense_index: DenseIndexType = DenseIndexType.AUTO  # picked by chunk count: index/dense.py resolve_dense_type
     bm25_k1: float = Field(1.2, gt=0)
     bm25_b: float = Field(0.75, ge=0, le=1)
 

@@ -78,7 +78,7 @@ def scale_rows(report: dict[str, Any]) -> list[str]:
         for kind, k in r["kinds"].items():
             best = k.get("at_recall_target")
             if best:
-                setting = ", ".join(f"{p}={v}" for p, v in best.items() if p in ("efSearch", "nprobe"))
+                setting = ", ".join(f"{p}={v}" for p, v in best.items() if p in ("type", "efSearch", "nprobe"))
                 p50, rec = best["single_query_ms"]["p50"], best["recall_at_10"]
             else:
                 top = max(k["sweep"], key=lambda s: s["recall_at_10"])

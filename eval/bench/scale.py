@@ -3,9 +3,11 @@
 Vectors: synthetic ones with the structure of sentence embeddings (a direction every vector shares, topics of
 very unequal size, unequal spread within a topic; queries drawn near the same topics, never copies of indexed
 vectors), and the real chunk embeddings of the benchmark corpora with their real questions where
-`qa bench indexing` saved them. Index kinds: exact flat, HNSW (the product's settings), HNSW over 8-bit scalar
-codes, IVF with 8-bit scalar codes, IVF with product quantisation. Each search parameter (efSearch, nprobe) is
-swept; single queries run with one OpenMP thread (faster than two for one query), batches with all threads.
+`qa bench indexing` saved them. Index kinds: exact flat, HNSW, HNSW over 8-bit scalar codes and IVF with 8-bit
+scalar codes (all three built exactly as `qa index` builds them, `index.dense`), IVF with product quantisation,
+and `auto`: what `qa index` builds by default for that size, at its own search setting. Each search parameter
+(efSearch, nprobe) is swept; single queries run with one OpenMP thread (faster than two for one query), batches
+with all threads.
 Memory per vector is the serialised index size over n, which for these kinds is what they hold in memory.
 """
 
@@ -34,6 +36,7 @@ class IndexKind(StrEnum):
     HNSW_SQ8 = "hnsw_sq8"
     IVF_SQ8 = "ivf_sq8"
     IVF_PQ = "ivf_pq"
+    AUTO = "auto"  # `qa index`'s default for the size (index.dense.resolve_dense_type), its settings unswept
 
 
 SWEEPS: dict[IndexKind, tuple[str, tuple[int, ...]]] = {
@@ -42,6 +45,14 @@ SWEEPS: dict[IndexKind, tuple[str, tuple[int, ...]]] = {
     IndexKind.HNSW_SQ8: ("efSearch", (16, 32, 64, 128, 256)),
     IndexKind.IVF_SQ8: ("nprobe", (4, 8, 16, 32, 64, 128, 256, 512)),
     IndexKind.IVF_PQ: ("nprobe", (4, 8, 16, 32, 64, 128)),
+    IndexKind.AUTO: ("as built", (0,)),
+}
+# The `dense_index` setting (QA_DENSE_INDEX) that builds each kind as `qa index` does.
+PRODUCT_KIND = {
+    IndexKind.HNSW: "hnsw",
+    IndexKind.HNSW_SQ8: "hnsw-sq8",
+    IndexKind.IVF_SQ8: "ivf-sq8",
+    IndexKind.AUTO: "auto",
 }
 
 
@@ -159,16 +170,12 @@ def build(kind: IndexKind, vectors: np.ndarray, max_build_s: float = float("inf"
     t0 = time.perf_counter()
     if kind is IndexKind.FLAT:
         index = faiss.IndexFlatIP(d)
-    elif kind is IndexKind.HNSW:
-        from index.dense import DenseIndexType, build_dense_index
+    elif kind in PRODUCT_KIND:
+        from index.dense import DenseIndexType, dense_spec, new_dense_index, train_dense_index
 
-        index = build_dense_index(vectors[:0], DenseIndexType.HNSW)  # exactly what `qa index` builds, empty
-        _add_in_steps(index, vectors, t0, max_build_s)
-        return index
-    elif kind is IndexKind.HNSW_SQ8:
-        index = faiss.IndexHNSWSQ(d, faiss.ScalarQuantizer.QT_8bit, 32, ip)
-        index.hnsw.efConstruction = 100
-        index.train(vectors[: min(n, 100_000)])
+        spec = dense_spec(DenseIndexType(PRODUCT_KIND[kind]), n)  # exactly what `qa index` builds for n vectors
+        index = new_dense_index(spec, d)
+        train_dense_index(index, spec, vectors)
         _add_in_steps(index, vectors, t0, max_build_s)
         return index
     else:
@@ -186,7 +193,8 @@ def build(kind: IndexKind, vectors: np.ndarray, max_build_s: float = float("inf"
 
 
 def _add_in_steps(index: Any, vectors: np.ndarray, t0: float, max_build_s: float, step: int = 50_000) -> None:
-    """HNSW insertion is incremental: adding in steps builds the same graph and lets a budget stop it."""
+    """HNSW insertion is incremental: adding in steps builds the same graph and lets a budget stop it (IVF
+    adds are independent per vector, so the same holds)."""
     for i in range(0, len(vectors), step):
         index.add(vectors[i : i + step])
         elapsed = time.perf_counter() - t0
@@ -194,9 +202,23 @@ def _add_in_steps(index: Any, vectors: np.ndarray, t0: float, max_build_s: float
             raise BuildTooLong(i + step, elapsed)
 
 
+def product_setting(index: Any) -> dict[str, Any]:
+    """The kind `auto` built and its search setting, as the manifest would record them."""
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSW):
+        kind = "hnsw-sq8" if isinstance(index, faiss.IndexHNSWSQ) else "hnsw"
+        return {"type": kind, "efSearch": int(index.hnsw.efSearch)}
+    if isinstance(index, faiss.IndexIVF):
+        return {"type": "ivf-sq8", "nprobe": int(index.nprobe)}
+    return {"type": "flat"}
+
+
 def set_param(index: Any, kind: IndexKind, value: int) -> None:
     import faiss
 
+    if kind is IndexKind.AUTO:
+        return  # measured at the setting `qa index` chose
     if kind in (IndexKind.HNSW, IndexKind.HNSW_SQ8):
         index.hnsw.efSearch = value
     elif kind in (IndexKind.IVF_SQ8, IndexKind.IVF_PQ):
@@ -250,7 +272,7 @@ def bench_kind(
         batch_s = time.perf_counter() - t0
         sweep.append(
             {
-                param: v,
+                **(product_setting(index) if kind is IndexKind.AUTO else {param: v}),
                 "recall_at_10": round(recall_at_k(found, truth, k), 4),
                 "single_query_ms": percentiles(lat),
                 "batch_queries_per_s": round(len(queries) / batch_s, 1),
@@ -265,7 +287,7 @@ def bench_kind(
         "sweep": sweep,
         "at_recall_target": best,
     }
-    if kind is IndexKind.FLAT:
+    if kind is IndexKind.FLAT or (kind is IndexKind.AUTO and sweep[0]["type"] == "flat"):
         two = single_query_ms(index, queries, k, threads=2)
         out["single_query_ms_2_threads"] = percentiles(two)
     del index
@@ -273,9 +295,12 @@ def bench_kind(
 
 
 def pick_default(results: dict[str, Any], memory_budget_mib: float = 1024) -> dict[str, Any] | None:
-    """Fastest kind at recall@10 >= 0.95 within the memory budget; exact flat wins ties below 1 ms."""
+    """Fastest kind at recall@10 >= 0.95 within the memory budget; exact flat wins ties below 1 ms. `auto` is
+    what the product picked, not a candidate."""
     candidates = []
     for kind, r in results.items():
+        if kind == IndexKind.AUTO:
+            continue
         best = r.get("at_recall_target")
         if best and r["memory_mib"] <= memory_budget_mib:
             candidates.append((best["single_query_ms"]["p50"], kind, best))

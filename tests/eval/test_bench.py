@@ -185,3 +185,22 @@ def test_a_graph_build_past_its_budget_stops_and_says_how_far_it_got() -> None:
     done = faiss.IndexFlatIP(384)
     _add_in_steps(done, vectors, t0=0.0, max_build_s=float("inf"), step=1000)
     assert done.ntotal == 3000
+
+
+def test_bench_auto_measures_what_qa_index_builds_at_its_own_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import faiss
+
+    from eval.bench.scale import IndexKind, bench_kind
+
+    vectors, queries = synthetic(2000, 20)
+    exact = faiss.IndexFlatIP(vectors.shape[1])
+    exact.add(vectors)
+    _, truth = exact.search(queries, 10)
+    small = bench_kind(IndexKind.AUTO, vectors, queries, truth)
+    assert [{k: p[k] for k in ("type", "recall_at_10")} for p in small["sweep"]] == [
+        {"type": "flat", "recall_at_10": 1.0}
+    ]
+    monkeypatch.setattr("index.dense.FLAT_MAX_VECTORS", 1000)
+    large = bench_kind(IndexKind.AUTO, vectors, queries, truth)
+    assert [(p["type"], p["efSearch"]) for p in large["sweep"]] == [("hnsw-sq8", 64)]
+    assert pick_default({"auto": large}) is None  # what the product picked is measured, not a candidate

@@ -11,6 +11,7 @@ import pytest
 
 import index.store as store_mod
 import index.updates as updates_mod
+from index.dense import DenseIndexType
 from index.documents import Document
 from index.embedder import Embedder
 from index.errors import CorpusError
@@ -252,3 +253,45 @@ def test_rollback_by_publishing_an_older_version(base: tuple[Path, list[Document
     assert load(index_dir, embedder).manifest.corpus.n_documents == 5
     publish_version(index_dir, first.name)
     assert load(index_dir, embedder).manifest.corpus.n_documents == 6
+
+
+@pytest.mark.parametrize("kind", [DenseIndexType.HNSW, DenseIndexType.HNSW_SQ8, DenseIndexType.IVF_SQ8])
+def test_updates_of_every_dense_kind_equal_a_fresh_build(
+    kind: DenseIndexType, embedder: Embedder, demo_documents: list[Document], tmp_path: Path
+) -> None:
+    """HNSW cannot remove vectors and 8-bit codes must be retrained: the dense part is rebuilt from the exact
+    vectors (FAISS's own for HNSW, `vectors.npy` for the 8-bit kinds), so the result is a fresh build's."""
+    config = IndexConfig(dense_type=kind)
+    docs = demo_documents[:5]
+    build_index(docs, embedder, tmp_path / "idx", config)
+    changed = Document(docs[1].id, docs[1].text.replace("16.43", "17.25"), docs[1].title, docs[1].meta)
+    update = CorpusUpdate(upsert=[changed, demo_documents[6], EXTRA], delete=[docs[3].id])
+    result = apply_update(tmp_path / "idx", update, embedder, config)
+    expected = [docs[0], changed, docs[2], docs[4], demo_documents[6], EXTRA]
+    assert result.documents == expected and result.reused_chunks > 0
+
+    build_index(expected, embedder, tmp_path / "scratch", config)
+    updated = load_index(tmp_path / "idx", config, embedder.model_name, embedder.fingerprint)
+    scratch = load_index(tmp_path / "scratch", config, embedder.model_name, embedder.fingerprint)
+    assert updated.manifest.dense == scratch.manifest.dense and updated.manifest.dense["type"] == kind.value
+    assert updated.manifest.fingerprint == scratch.manifest.fingerprint
+    np.testing.assert_allclose(chunk_vectors(updated), chunk_vectors(scratch), atol=1e-5)
+    for mode in (RetrievalMode.DENSE, RetrievalMode.HYBRID):
+        got, want = ranked(updated, embedder, mode), ranked(scratch, embedder, mode)
+        assert [[i for i, _ in r] for r in got] == [[i for i, _ in r] for r in want], mode
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose([s for _, s in g], [s for _, s in w], atol=1e-4)
+
+
+def test_an_update_across_the_auto_threshold_switches_kind_and_still_loads(
+    base: tuple[Path, list[Document]], embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index_dir, docs = base
+    before = load(index_dir, embedder)
+    assert before.manifest.dense == {"type": "flat"}
+    monkeypatch.setattr("index.dense.FLAT_MAX_VECTORS", len(before.chunks))  # the next chunk crosses it
+    apply_update(index_dir, CorpusUpdate(upsert=[EXTRA]), embedder)
+    after = load(index_dir, embedder)  # default `auto` settings accept the kind auto picked for the new size
+    assert after.manifest.dense["type"] == "hnsw-sq8"
+    apply_update(index_dir, CorpusUpdate(delete=[EXTRA.id, docs[0].id]), embedder=None)
+    assert load(index_dir, embedder).manifest.dense == {"type": "flat"}  # and back below it
