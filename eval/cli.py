@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from eval.datasets import GoldFormat
+from index.embedder import EmbedderBackend
 from index.retriever import RetrievalMode
 from qa.readers.base import ReaderKind
 
@@ -32,6 +33,10 @@ def eval_command(
         str | None, typer.Option("--reader-model", help="QA checkpoint for --reader transformers.")
     ] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=50, help="Passages the reader reads.")] = None,
+    embedding_backend: Annotated[
+        EmbedderBackend | None,
+        typer.Option("--embedding-backend", help="Embedding backend (default: QA_EMBEDDING_BACKEND)."),
+    ] = None,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Evaluate a seeded sample of N questions.")
     ] = None,
@@ -60,7 +65,13 @@ def eval_command(
     from qa.cli import console, err_console, fail, load_settings
 
     try:
-        settings = load_settings(retriever=retriever, reader=reader, reader_model=reader_model, top_k=top_k)
+        settings = load_settings(
+            retriever=retriever,
+            reader=reader,
+            reader_model=reader_model,
+            top_k=top_k,
+            embedding_backend=embedding_backend,
+        )
         gold_set = load_gold(gold, fmt, corpus)
         if oracle and gold_set.retrieval_only:
             fail(f"{gold_set.name} is retrieval-only: oracle retrieval needs a reader")

@@ -37,7 +37,7 @@ from index.documents import Chunk
 from index.embedder import Embedder
 from index.errors import IndexCorruptError, QAError
 from index.retriever import RetrievalMode, RetrievedPassage
-from qa.pipeline import QAPipeline, validate_question
+from qa.pipeline import QAPipeline, build_embedder, validate_question
 from qa.readers.base import ReaderKind
 from qa.settings import Settings
 
@@ -199,8 +199,8 @@ class EvalRunner:
         self._chunks_by_doc: dict[str, list[Chunk]] = {}
 
     def warm_up(self) -> None:
-        embedder = self._embedder or Embedder(self.settings.embedding_model, self.settings.embedding_batch_size)
-        embedder.warm_up()
+        embedder = self._embedder or build_embedder(self.settings)
+        embedder.warm_up(self.say)
         self._embedder = embedder
         for attempt in range(2):
             index_dir = cached_index_dir(

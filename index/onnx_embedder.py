@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,7 +67,8 @@ class OnnxEncoder:
         self._counter: Tokenizer | None = None
         self._info: ExportInfo | None = None
 
-    def warm_up(self) -> None:
+    def warm_up(self, say: Callable[[str], None] | None = None) -> None:
+        """Export the model on first use (`say` is told, since it takes a while), then open the graph."""
         if self._session is not None:
             return
         import onnxruntime as ort
@@ -74,7 +76,7 @@ class OnnxEncoder:
 
         if not (self.model_path / "tokenizer.json").is_file():
             raise ModelLoadError(f"{self.model_path}: the ONNX backend needs a local model folder with tokenizer.json")
-        folder = export_model(self.model_path, self.cache_dir)
+        folder = export_model(self.model_path, self.cache_dir, say)
         info = ExportInfo.read(folder)
         if self.precision is OnnxPrecision.INT8 and (info.int8_cosine_mean or 0.0) < MIN_INT8_COSINE:
             raise ModelLoadError(

@@ -6,6 +6,7 @@ unrelated scales, and it is robust when one side finds nothing (a query of unkno
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -53,14 +54,17 @@ def reciprocal_rank_fusion(
 
 
 class Retriever:
+    """Ranks chunks for questions; `run` for one, `run_batch` for several with one encoder call and one FAISS
+    search, giving each question the passages `run` would."""
+
     def __init__(self, index: CorpusIndex, embedder: Embedder, fusion: FusionConfig = FusionConfig()) -> None:
         self.index = index
         self.embedder = embedder
         self.fusion = fusion
 
-    def _dense(self, query_vec: np.ndarray, k: int) -> list[tuple[int, float]]:
-        scores, ids = search_dense(self.index.dense, query_vec.reshape(1, -1), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0]
+    def _depth(self, mode: RetrievalMode, top_k: int) -> int:
+        """How deep each side is searched: fusion needs candidates beyond the top k."""
+        return top_k if mode is not RetrievalMode.HYBRID else max(top_k, self.fusion.candidates)
 
     def run(
         self,
@@ -69,21 +73,72 @@ class Retriever:
         mode: RetrievalMode = RetrievalMode.HYBRID,
         query_vector: np.ndarray | None = None,
         lexical_query: str | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[RetrievedPassage]:
         """Top `top_k` chunks for `query`; `query_vector` skips re-encoding when the caller has it, and
-        `lexical_query` (e.g. the query with abbreviations expanded) replaces the text BM25 sees."""
-        mode = RetrievalMode(mode)
-        if top_k <= 0 or not self.index.chunks:
-            return []
-        dense: list[tuple[int, float]] = []
-        lexical: list[tuple[int, float]] = []
-        if mode is not RetrievalMode.BM25:
-            vec = query_vector if query_vector is not None else self.embedder.encode([query])[0]
-            dense = self._dense(vec, top_k if mode is RetrievalMode.DENSE else max(top_k, self.fusion.candidates))
-        if mode is not RetrievalMode.DENSE:
-            lexical = self.index.lexical.search(
-                query, top_k if mode is RetrievalMode.BM25 else max(top_k, self.fusion.candidates)
-            )
+        `lexical_query` (e.g. the query with abbreviations expanded) replaces the text BM25 sees. `timings`, when
+        given, receives `embed` and `search` (FAISS + BM25 + fusion) in ms."""
+        vectors = None if query_vector is None else np.asarray(query_vector).reshape(1, -1)
+        return self.run_batch([query], top_k, mode, vectors, [lexical_query], timings)[0]
+
+    def run_batch(
+        self,
+        queries: Sequence[str],
+        top_k: int | Sequence[int] = 5,
+        mode: RetrievalMode | str | Sequence[RetrievalMode | str] = RetrievalMode.HYBRID,
+        query_vectors: np.ndarray | None = None,
+        lexical_queries: Sequence[str | None] | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> list[list[RetrievedPassage]]:
+        """`run` for each query (`top_k` and `mode` may differ per query), with the dense side batched: the
+        questions are encoded in one call (`Embedder.encode_queries`, which keeps each vector as `run` computes
+        it) and searched in one FAISS call per search depth, so results match `run`'s. `timings` receives the
+        batch's `embed` and `search` ms."""
+        n = len(queries)
+        ks = [top_k] * n if isinstance(top_k, int) else list(top_k)
+        modes = [RetrievalMode(mode)] * n if isinstance(mode, str) else [RetrievalMode(m) for m in mode]
+        lexical = list(lexical_queries) if lexical_queries is not None else [None] * n
+        if not len(ks) == len(modes) == len(lexical) == n:
+            raise ValueError("run_batch: top_k, mode and lexical_queries need one entry per query")
+        active = [i for i in range(n) if ks[i] > 0 and self.index.chunks]
+        t0 = time.perf_counter()
+        dense_rows = [i for i in active if modes[i] is not RetrievalMode.BM25]
+        vectors: np.ndarray | None = None
+        if dense_rows:
+            if query_vectors is not None:
+                vectors = np.asarray(query_vectors, dtype=np.float32)[dense_rows]
+            else:
+                vectors = self.embedder.encode_queries([queries[i] for i in dense_rows])
+        t1 = time.perf_counter()
+        dense: dict[int, list[tuple[int, float]]] = {}
+        if vectors is not None:
+            # One search per depth: a deeper search may order ties (or walk an HNSW graph) differently.
+            by_depth: dict[int, list[int]] = {}
+            for row, i in enumerate(dense_rows):
+                by_depth.setdefault(self._depth(modes[i], ks[i]), []).append(row)
+            for depth, rows in by_depth.items():
+                scores, ids = search_dense(self.index.dense, vectors[rows], depth)
+                for r, row in enumerate(rows):
+                    dense[dense_rows[row]] = [
+                        (int(c), float(s)) for c, s in zip(ids[r], scores[r], strict=True) if c >= 0
+                    ]
+        out: list[list[RetrievedPassage]] = [[] for _ in range(n)]
+        for i in active:
+            lex: list[tuple[int, float]] = []
+            if modes[i] is not RetrievalMode.DENSE:
+                # BM25 sees the query as given, as `run` always has: `lexical_queries` is accepted but not applied
+                # yet (applying it moves the evaluation figures, so it needs its own measured change).
+                lex = self.index.lexical.search(queries[i], self._depth(modes[i], ks[i]))
+            out[i] = self._fuse(dense.get(i, []), lex, modes[i], ks[i])
+        t2 = time.perf_counter()
+        if timings is not None:
+            timings["embed"] = (t1 - t0) * 1000
+            timings["search"] = (t2 - t1) * 1000
+        return out
+
+    def _fuse(
+        self, dense: list[tuple[int, float]], lexical: list[tuple[int, float]], mode: RetrievalMode, top_k: int
+    ) -> list[RetrievedPassage]:
         dense_by = dict(dense)
         lex_by = dict(lexical)
         if mode is RetrievalMode.DENSE:

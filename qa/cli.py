@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from index.embedder import EmbedderBackend
 from index.errors import QAError
 from index.ingest import CorpusFormat, InvalidRecordPolicy
 from index.retriever import RetrievalMode
@@ -33,6 +34,12 @@ IndexDirOpt = Annotated[
 ]
 CorpusOpt = Annotated[
     Path | None, typer.Option("--corpus", help="Corpus file or folder (default: the built-in abstracts).")
+]
+EmbeddingBackendOpt = Annotated[
+    EmbedderBackend | None,
+    typer.Option(
+        "--embedding-backend", help="Embedding backend (default: QA_EMBEDDING_BACKEND); must be the index's own."
+    ),
 ]
 
 
@@ -56,19 +63,23 @@ def index_command(
         bool, typer.Option("--skip-invalid", help="Skip and count bad records instead of stopping.")
     ] = False,
     embedding_model: Annotated[str | None, typer.Option("--embedding-model")] = None,
+    embedding_backend: EmbeddingBackendOpt = None,
 ) -> None:
     """Ingest a corpus, chunk, embed and index it; the new index replaces the old one atomically."""
-    from index.embedder import Embedder
     from index.ingest import load_corpus
     from index.store import build_index
+    from qa.pipeline import build_embedder
 
-    settings = load_settings(corpus_path=corpus, index_dir=index_dir, embedding_model=embedding_model)
+    settings = load_settings(
+        corpus_path=corpus, index_dir=index_dir, embedding_model=embedding_model, embedding_backend=embedding_backend
+    )
     try:
         policy = InvalidRecordPolicy.SKIP if skip_invalid else InvalidRecordPolicy.RAISE
         result = load_corpus(settings.corpus_path, fmt, policy)
         for rec in result.skipped:
             err_console.print(f"[yellow]skipped[/] {escape(rec.location)}: {escape(rec.reason)}")
-        embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
+        embedder = build_embedder(settings)
+        embedder.warm_up(say=lambda m: err_console.print(escape(m)))
         manifest = build_index(
             result.documents,
             embedder,
@@ -101,12 +112,15 @@ def ask_command(
         str | None, typer.Option("--reader-model", help="QA checkpoint for --reader transformers.")
     ] = None,
     index_dir: IndexDirOpt = None,
+    embedding_backend: EmbeddingBackendOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON form (see README).")] = False,
 ) -> None:
     """Answer a question with verbatim spans of the corpus, each with its citation."""
     from qa.pipeline import QAPipeline
 
-    settings = load_settings(index_dir=index_dir, reader=reader, reader_model=reader_model)
+    settings = load_settings(
+        index_dir=index_dir, reader=reader, reader_model=reader_model, embedding_backend=embedding_backend
+    )
     pipeline = QAPipeline(settings)
     try:
         pipeline.warm_up(build_if_missing=True, say=lambda m: err_console.print(escape(m)))

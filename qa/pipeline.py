@@ -19,11 +19,12 @@ from pathlib import Path
 
 import faiss
 
-from index.embedder import Embedder
-from index.errors import IndexNotFoundError, QAError
+from index.embedder import Embedder, EmbedderBackend
+from index.errors import IndexMismatchError, IndexNotFoundError, QAError
 from index.ingest import load_corpus
+from index.manifest import Manifest
 from index.retriever import RetrievalMode, RetrievedPassage, Retriever
-from index.store import CorpusIndex, build_index, current_version, load_index
+from index.store import CorpusIndex, build_index, current_version, load_index, read_manifest
 from qa.abbreviations import abbreviation_map, expand_query
 from qa.answers import Answer
 from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
@@ -39,12 +40,45 @@ class ReaderUnavailableError(QAError):
     """The asked-for reader is not configured on this service."""
 
 
+class BatchItemError(QAError):
+    """One question of a batch is unusable; `item` says which, `error` why (a QuestionError or ValueError)."""
+
+    def __init__(self, item: int, error: Exception) -> None:
+        super().__init__(f"question {item}: {error}")
+        self.item = item
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """One question with its own options; None takes the settings' default."""
+
+    question: str
+    top_k: int | None = None
+    max_answers: int | None = None
+    retriever: RetrievalMode | str | None = None
+    reader: ReaderKind | str | None = None
+    min_score: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    question: str
+    top_k: int
+    mode: RetrievalMode
+    reader: ReaderKind
+    max_answers: int | None
+    min_score: float | None
+
+
 @dataclass(slots=True)
 class QAResult:
     question: str
     answers: list[Answer]
     passages: list[RetrievedPassage]
     no_answer: bool
+    # embed + search = retrieve; retrieve + read = total. In a batch, retrieval is shared: each result carries
+    # an equal share of it.
     timings_ms: dict[str, float] = field(default_factory=dict)
     index_fingerprint: str | None = None  # the manifest fingerprint of the index that answered
 
@@ -85,6 +119,40 @@ def build_reader(kind: ReaderKind, settings: Settings, embedder: Embedder) -> Re
     return TransformersReader(model=settings.reader_model, max_answer_tokens=settings.max_answer_tokens)
 
 
+def build_embedder(settings: Settings) -> Embedder:
+    """The embedder the settings describe: model, batch size, backend and where ONNX exports are cached."""
+    return Embedder(
+        settings.embedding_model,
+        settings.embedding_batch_size,
+        backend=settings.embedding_backend,
+        onnx_cache_dir=settings.onnx_cache_path(),
+    )
+
+
+def check_embedder(manifest: Manifest, embedder: Embedder, index_dir: Path) -> None:
+    """Refuse an index another model or backend built, saying which built it and the two ways out."""
+    have, want = manifest.model.fingerprint, embedder.fingerprint
+    if have == want:
+        return
+    configured = embedder.backend.value
+    rebuild = f"qa index --index-dir {index_dir} --embedding-backend {configured}"
+    if manifest.corpus.source:
+        rebuild += f" --corpus {manifest.corpus.source}"
+    if have.removesuffix("-int8") == want.removesuffix("-int8"):
+        built = EmbedderBackend.ONNX_INT8 if have.endswith("-int8") else EmbedderBackend.TORCH
+        raise IndexMismatchError(
+            f"the index in {index_dir} was built by the {EmbedderBackend.built(have)} embedding backend, and this "
+            f"pipeline is configured for {configured} (same model, {manifest.model.name!r}): serve it with "
+            f"QA_EMBEDDING_BACKEND={built.value} (or --embedding-backend {built.value}), or rebuild it: {rebuild}"
+        )
+    raise IndexMismatchError(
+        f"the index in {index_dir} was built with embedding model {manifest.model.name!r} (weights {have}) by the "
+        f"{EmbedderBackend.built(have)} backend, and this pipeline is configured for {embedder.model_name!r} "
+        f"(weights {want}) on {configured}: set QA_EMBEDDING_MODEL and QA_EMBEDDING_BACKEND to match, or rebuild "
+        f"it: {rebuild}"
+    )
+
+
 def ensure_index(settings: Settings, embedder: Embedder, say: Callable[[str], None] = lambda _m: None) -> None:
     """Build the configured corpus's index when none exists yet (first run of the demo, say)."""
     try:
@@ -108,7 +176,7 @@ def ensure_index(settings: Settings, embedder: Embedder, say: Callable[[str], No
 class QAPipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.embedder = Embedder(settings.embedding_model, settings.embedding_batch_size)
+        self.embedder = build_embedder(settings)
         self._snapshot: IndexSnapshot | None = None
         self._readers: dict[ReaderKind, Reader] = {}
         self._lock = threading.Lock()
@@ -116,7 +184,7 @@ class QAPipeline:
 
     def warm_up(self, build_if_missing: bool = False, say: Callable[[str], None] = lambda _m: None) -> None:
         faiss.omp_set_num_threads(self.settings.faiss_threads)
-        self.embedder.warm_up()
+        self.embedder.warm_up(say)
         if build_if_missing:
             ensure_index(self.settings, self.embedder, say)
         self.swap_index(self.load_current_index())
@@ -124,6 +192,8 @@ class QAPipeline:
 
     def load_current_index(self) -> CorpusIndex:
         """The index CURRENT names now, verified against its manifest and this pipeline's settings."""
+        index_dir = Path(self.settings.index_dir)
+        check_embedder(read_manifest(index_dir)[1], self.embedder, index_dir)
         return load_index(
             Path(self.settings.index_dir),
             self.settings.index_config(),
@@ -184,12 +254,28 @@ class QAPipeline:
             return self._readers[kind]
 
     def retrieve(
-        self, question: str, top_k: int, mode: RetrievalMode, snapshot: IndexSnapshot | None = None
+        self,
+        question: str,
+        top_k: int,
+        mode: RetrievalMode,
+        snapshot: IndexSnapshot | None = None,
+        timings: dict[str, float] | None = None,
     ) -> list[RetrievedPassage]:
         """Retrieval with the question's abbreviations expanded for BM25 (dense vectors need no help)."""
+        return self.retrieve_batch([question], [top_k], [mode], snapshot, timings)[0]
+
+    def retrieve_batch(
+        self,
+        questions: Sequence[str],
+        top_ks: Sequence[int],
+        modes: Sequence[RetrievalMode],
+        snapshot: IndexSnapshot | None = None,
+        timings: dict[str, float] | None = None,
+    ) -> list[list[RetrievedPassage]]:
+        """`retrieve` for several questions: one encoder call and one FAISS search for all of them."""
         snap = snapshot or self.snapshot
-        lexical_query = expand_query(question, snap.abbreviations) if snap.abbreviations else None
-        return snap.retriever.run(question, top_k, mode, lexical_query=lexical_query)
+        lexical = [expand_query(q, snap.abbreviations) if snap.abbreviations else None for q in questions]
+        return snap.retriever.run_batch(questions, top_ks, modes, lexical_queries=lexical, timings=timings)
 
     def expand_passages(
         self, passages: Sequence[RetrievedPassage], snapshot: IndexSnapshot | None = None
@@ -242,6 +328,40 @@ class QAPipeline:
         threshold = self.settings.min_answer_score if min_score is None else min_score
         return rank_answers(candidates, n, threshold)
 
+    def _prepare(self, ask: Ask) -> _Prepared:
+        return _Prepared(
+            question=validate_question(ask.question, self.settings.question_max_chars),
+            top_k=ask.top_k or self.settings.top_k,
+            mode=parse_enum(RetrievalMode, ask.retriever or self.settings.retriever, "retriever"),
+            reader=parse_enum(ReaderKind, ask.reader or self.settings.reader, "reader"),
+            max_answers=ask.max_answers,
+            min_score=ask.min_score,
+        )
+
+    def _answer(self, items: Sequence[_Prepared], snap: IndexSnapshot) -> list[QAResult]:
+        t0 = time.perf_counter()
+        stages: dict[str, float] = {}
+        retrieved = self.retrieve_batch(
+            [i.question for i in items], [i.top_k for i in items], [i.mode for i in items], snap, stages
+        )
+        share = (time.perf_counter() - t0) * 1000 / len(items)
+        results = []
+        for item, passages in zip(items, retrieved, strict=True):
+            r0 = time.perf_counter()
+            answers = self.read(item.question, passages, item.reader, item.max_answers, item.min_score, snap)
+            read_ms = (time.perf_counter() - r0) * 1000
+            timings = {
+                "embed": stages.get("embed", 0.0) / len(items),
+                "search": stages.get("search", 0.0) / len(items),
+                "retrieve": share,
+                "read": read_ms,
+                "total": share + read_ms,
+            }
+            results.append(
+                QAResult(item.question, answers, passages, not answers, timings, index_fingerprint=snap.fingerprint)
+            )
+        return results
+
     def run(
         self,
         question: str,
@@ -253,20 +373,16 @@ class QAPipeline:
         snapshot: IndexSnapshot | None = None,
     ) -> QAResult:
         """Answer one question from one index snapshot (the current one unless given: a batch passes one)."""
-        q = validate_question(question, self.settings.question_max_chars)
-        mode = parse_enum(RetrievalMode, retriever or self.settings.retriever, "retriever")
-        reader_kind = parse_enum(ReaderKind, reader or self.settings.reader, "reader")
-        snap = snapshot or self.snapshot
-        t0 = time.perf_counter()
-        passages = self.retrieve(q, top_k or self.settings.top_k, mode, snap)
-        t1 = time.perf_counter()
-        answers = self.read(q, passages, reader_kind, max_answers, min_score, snap)
-        t2 = time.perf_counter()
-        return QAResult(
-            question=q,
-            answers=answers,
-            passages=passages,
-            no_answer=not answers,
-            timings_ms={"retrieve": (t1 - t0) * 1000, "read": (t2 - t1) * 1000, "total": (t2 - t0) * 1000},
-            index_fingerprint=snap.fingerprint,
-        )
+        item = self._prepare(Ask(question, top_k, max_answers, retriever, reader, min_score))
+        return self._answer([item], snapshot or self.snapshot)[0]
+
+    def run_batch(self, asks: Sequence[Ask | str], snapshot: IndexSnapshot | None = None) -> list[QAResult]:
+        """Answer several questions from one snapshot, each as `run` would, with retrieval batched (one encoder
+        call, one FAISS search). Every question is checked before any work; a bad one raises BatchItemError."""
+        items = []
+        for i, ask in enumerate(asks):
+            try:
+                items.append(self._prepare(Ask(ask) if isinstance(ask, str) else ask))
+            except ValueError as err:  # QuestionError, or an unknown retriever or reader
+                raise BatchItemError(i, err) from err
+        return self._answer(items, snapshot or self.snapshot) if items else []

@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from index.chunking import ChunkingConfig
 from index.dense import DenseIndexType
-from index.embedder import BUNDLED_MODEL
+from index.embedder import BUNDLED_MODEL, EmbedderBackend
 from index.retriever import FusionConfig, RetrievalMode
 from index.store import IndexConfig
 from qa.readers.base import ReaderKind
@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     index_dir: Path = Field(Path("var/index"), description="Where the index lives.")
     embedding_model: str = Field(
         BUNDLED_MODEL, description="sentence-transformers folder, hub id or the bundled alias."
+    )
+    embedding_backend: EmbedderBackend = Field(
+        EmbedderBackend.TORCH,
+        description="torch, onnx or onnx-int8 (exported once from the model folder, offline). An index records "
+        "whether int8 built it, and is refused by the other kind.",
+    )
+    onnx_cache_dir: Path | None = Field(
+        None, description="Where ONNX exports are cached; default: onnx-cache beside the index directory."
     )
     embedding_batch_size: int = Field(32, ge=1, le=1024)
     chunk_max_tokens: int = Field(128, ge=8, le=512)
@@ -112,6 +120,10 @@ class Settings(BaseSettings):
             bm25_k1=self.bm25_k1,
             bm25_b=self.bm25_b,
         )
+
+    def onnx_cache_path(self) -> Path:
+        """Beside the index by default: a place the service can already write to, whatever the working directory."""
+        return self.onnx_cache_dir if self.onnx_cache_dir is not None else Path(self.index_dir).parent / "onnx-cache"
 
     def fusion_config(self) -> FusionConfig:
         return FusionConfig(self.rrf_k, self.dense_weight, self.lexical_weight, self.fusion_candidates)

@@ -23,10 +23,7 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +38,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from eval.bench.questions import BUILTIN_QUESTIONS
+from eval.bench.server import serve
 
 QUESTIONS = list(BUILTIN_QUESTIONS)  # the same mix `qa bench latency` asks: answerable and not
 SWAP_DOC = {
@@ -61,12 +59,6 @@ def require_loopback(url: str) -> str:
     return url.rstrip("/")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -79,48 +71,12 @@ def rss_mb(pid: int) -> float | None:
 
 @contextmanager
 def own_server(index_dir: Path | None, api_key: str, log_path: Path, start_timeout: float) -> Iterator[tuple[str, int]]:
-    """`qa serve` in a child process (its own interpreter: the clients here do not share its GIL)."""
-    port = free_port()
-    cmd = [
-        sys.executable,
-        "-m",
-        "qa.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-    ]
-    if index_dir is not None:
-        cmd += ["--index-dir", str(index_dir)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "QA_API_KEY": api_key}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + start_timeout
-            while True:
-                if proc.poll() is not None:
-                    raise SystemExit(f"qa serve exited with {proc.returncode}; see {log_path}")
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"qa serve not ready after {start_timeout:.0f} s; see {log_path}")
-                try:
-                    if httpx.get(url + "/ready", headers={"X-API-Key": api_key}, timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.25)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    """`qa serve` in a child process (eval.bench.server's launcher, shared with `qa bench latency`)."""
+    try:
+        with serve(log_path, index_dir, api_key=api_key, start_timeout=start_timeout) as served:
+            yield served.url, served.pid
+    except RuntimeError as err:
+        raise SystemExit(str(err)) from err
 
 
 @dataclass

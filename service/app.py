@@ -90,7 +90,7 @@ def create_app(settings: ServiceSettings | None = None, pipeline: QAPipeline | N
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST"],
             allow_headers=["Content-Type", API_KEY_HEADER, REQUEST_ID_HEADER],
-            expose_headers=[REQUEST_ID_HEADER],
+            expose_headers=[REQUEST_ID_HEADER, ask.SERVER_TIMING],
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware)

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from index.embedder import EmbedderBackend
+
 
 def register(app: typer.Typer) -> None:
     @app.command("serve")
@@ -23,6 +25,12 @@ def register(app: typer.Typer) -> None:
         log_level: Annotated[
             str | None, typer.Option("--log-level", help="critical, error, warning, info, debug.")
         ] = None,
+        embedding_backend: Annotated[
+            EmbedderBackend | None,
+            typer.Option(
+                "--embedding-backend", help="torch, onnx, onnx-int8 (default: QA_EMBEDDING_BACKEND); the index's own."
+            ),
+        ] = None,
     ) -> None:
         """Serve the HTTP API (/docs) and the web page (/); builds the corpus's index first if there is none."""
         from pydantic import ValidationError
@@ -36,7 +44,13 @@ def register(app: typer.Typer) -> None:
         from service.log import configure_logging, uvicorn_log_config
         from service.settings import ServiceSettings
 
-        overrides = {"host": host, "port": port, "index_dir": index_dir, "log_level": log_level}
+        overrides = {
+            "host": host,
+            "port": port,
+            "index_dir": index_dir,
+            "log_level": log_level,
+            "embedding_backend": embedding_backend,
+        }
         try:
             settings = ServiceSettings(**{k: v for k, v in overrides.items() if v is not None})
         except ValidationError as err:

@@ -46,3 +46,20 @@ def demo_pipeline(demo_settings: Settings, embedder: Embedder):
     pipeline.embedder = embedder  # share the session's loaded model
     pipeline.warm_up(build_if_missing=True)
     return pipeline
+
+
+@pytest.fixture(scope="session")
+def onnx_cache(request: pytest.FixtureRequest) -> Path:
+    """Exports are keyed by the model files' digest, so pytest's cache can keep them between runs safely."""
+    pytest.importorskip("onnxruntime")
+    return Path(request.config.cache.mkdir("onnx-export"))
+
+
+@pytest.fixture(scope="session")
+def onnx_int8(onnx_cache: Path) -> Embedder:
+    """The int8 ONNX embedder, exported once into pytest's cache and loaded once per session."""
+    from index.embedder import EmbedderBackend
+
+    e = Embedder(backend=EmbedderBackend.ONNX_INT8, onnx_cache_dir=onnx_cache)
+    e.warm_up()
+    return e

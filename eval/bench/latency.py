@@ -1,23 +1,20 @@
 """Question latency: `/ask` on loopback as a client sees it, and where one request's time goes.
 
-HTTP: the service runs in its own process (`qa serve` for the default torch embedder, `eval.bench.server` for
-the ONNX backends), one client asks N questions in sequence (p50/p95/p99), then C clients at once (requests/s).
-Split: the same questions in-process, each stage timed alone: embed (the question's vector), search (FAISS +
-BM25 + fusion, given the vector), read (document expansion, reader, ranking) and serialise (the response model
-validated and dumped to JSON, as FastAPI does). Client latency minus the server's `took_ms` is the HTTP cost.
+HTTP: the service runs in its own process (`qa serve --embedding-backend B`, `eval.bench.server`), one client
+asks N questions in sequence (p50/p95/p99), then C clients at once (requests/s). Each response's
+`Server-Timing` header splits it into embed (the question's vector), search (FAISS + BM25 + fusion), read
+(document expansion, reader, ranking) and serialise (the response model built and dumped to JSON); their
+medians are `sequential.server_timing_ms`. The split in-process (`split_ms`) times the same stages alone and
+FAISS and BM25 apart. Client latency minus the server's `took_ms` is the HTTP cost.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +23,13 @@ from eval.bench.common import median, percentiles
 INDEX_ROOT = Path("var/bench/indexes")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def ensure_bench_index(backend: str, onnx_cache_dir: Path | None = None) -> Path:
     """An index of the built-in corpus built by `backend` (an int8 index differs from a torch one)."""
-    from index.embedder import Embedder
     from index.errors import IndexNotFoundError
     from index.ingest import load_corpus
+    from index.onnx_export import DEFAULT_ONNX_CACHE
     from index.store import IndexConfig, build_index, read_manifest
+    from qa.pipeline import build_embedder
     from qa.settings import BUILTIN_CORPUS, Settings
 
     index_dir = INDEX_ROOT / f"builtin-{backend}"
@@ -46,10 +38,8 @@ def ensure_bench_index(backend: str, onnx_cache_dir: Path | None = None) -> Path
         return index_dir
     except IndexNotFoundError:
         pass
-    settings = Settings(_env_file=None)
-    embedder = Embedder(
-        settings.embedding_model, settings.embedding_batch_size, backend=backend, onnx_cache_dir=onnx_cache_dir
-    )
+    settings = Settings(_env_file=None, embedding_backend=backend, onnx_cache_dir=onnx_cache_dir or DEFAULT_ONNX_CACHE)
+    embedder = build_embedder(settings)
     config: IndexConfig = settings.index_config()
     build_index(load_corpus(BUILTIN_CORPUS).documents, embedder, index_dir, config, source=str(BUILTIN_CORPUS))
     return index_dir
@@ -57,59 +47,41 @@ def ensure_bench_index(backend: str, onnx_cache_dir: Path | None = None) -> Path
 
 @contextmanager
 def server(backend: str, index_dir: Path, log_path: Path, start_timeout: float = 600) -> Iterator[str]:
-    """The service in a child process (its own interpreter and GIL); yields its base URL once /ready says 200."""
-    import httpx
+    """`qa serve --embedding-backend backend` over `index_dir` in a child process; yields its base URL when ready."""
+    from eval.bench.server import serve
+    from index.onnx_export import DEFAULT_ONNX_CACHE
 
-    port = free_port()
-    if backend == "torch":
-        cmd = [sys.executable, "-m", "qa.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-        cmd += ["--index-dir", str(index_dir), "--log-level", "warning"]
-    else:
-        cmd = [sys.executable, "-m", "eval.bench.server", "--backend", backend, "--port", str(port)]
-        cmd += ["--index-dir", str(index_dir)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + start_timeout
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"the {backend} server exited with {proc.returncode}; see {log_path}")
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the {backend} server was not ready after {start_timeout:.0f} s; see {log_path}"
-                    )
-                try:
-                    if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                time.sleep(0.25)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    env = {"QA_ONNX_CACHE_DIR": str(DEFAULT_ONNX_CACHE)}  # the export ensure_bench_index made, not a second one
+    with serve(log_path, index_dir, backend, env, start_timeout=start_timeout) as served:
+        yield served.url
 
 
-def _ask(client: Any, question: str) -> tuple[float, float | None, str | None]:
-    """(client ms, server took_ms, error)."""
+def parse_server_timing(header: str | None) -> dict[str, float]:
+    """`embed;dur=3.1, search;dur=0.5` -> {"embed": 3.1, "search": 0.5}; metrics without a duration are skipped."""
+    out: dict[str, float] = {}
+    for metric in (header or "").split(","):
+        name, *params = (p.strip() for p in metric.split(";"))
+        for param in params:
+            key, _, value = param.partition("=")
+            if name and key.strip() == "dur":
+                with suppress(ValueError):
+                    out[name] = float(value.strip().strip('"'))
+    return out
+
+
+def _ask(client: Any, question: str) -> tuple[float, float | None, str | None, dict[str, float]]:
+    """(client ms, server took_ms, error, the server's stage timings)."""
     import httpx
 
     t0 = time.perf_counter()
     try:
         r = client.post("/ask", json={"question": question})
     except httpx.HTTPError as err:
-        return (time.perf_counter() - t0) * 1000, None, repr(err)
+        return (time.perf_counter() - t0) * 1000, None, repr(err), {}
     ms = (time.perf_counter() - t0) * 1000
     if r.status_code != 200:
-        return ms, None, f"{r.status_code}: {r.text[:200]}"
-    return ms, float(r.json()["took_ms"]), None
+        return ms, None, f"{r.status_code}: {r.text[:200]}", {}
+    return ms, float(r.json()["took_ms"]), None, parse_server_timing(r.headers.get("server-timing"))
 
 
 def http_run(
@@ -122,18 +94,24 @@ def http_run(
             _ask(c, questions[i % len(questions)])
         client_ms: list[float] = []
         server_ms: list[float] = []
+        stages: dict[str, list[float]] = {}
         errors: list[str] = []
         for i in range(requests):
-            ms, took, err = _ask(c, questions[i % len(questions)])
+            ms, took, err, timing = _ask(c, questions[i % len(questions)])
             if err:
                 errors.append(err)
             else:
                 client_ms.append(ms)
                 server_ms.append(took or 0.0)
+                for stage, dur in timing.items():
+                    stages.setdefault(stage, []).append(dur)
     out: dict[str, Any] = {
         "sequential": {
             "latency_ms": percentiles(client_ms),
             "server_took_ms": percentiles(server_ms),
+            # Medians of each stage over the requests, from the Server-Timing header (not summed: each is its own
+            # median, so they need not add up to `total`).
+            "server_timing_ms": {stage: round(median(v), 3) for stage, v in stages.items()},
             "http_overhead_ms_p50": round(median(client_ms) - median(server_ms), 3) if client_ms else None,
             "n_errors": len(errors),
             "errors": errors[:5],
@@ -161,7 +139,7 @@ def _concurrent(url: str, questions: Sequence[str], clients: int, total: int) ->
                     next_i += 1
                 if i >= total:
                     return
-                ms, _took, err = _ask(c, questions[i % len(questions)])
+                ms, _took, err, _timing = _ask(c, questions[i % len(questions)])
                 with lock:
                     (errors.append(err) if err else ms_all.append(ms))
 
@@ -239,16 +217,17 @@ def split_for_backend(backend: str, index_dir: Path, questions: Sequence[str], r
     """Warm a pipeline with `backend` in this process (one torch thread, as `qa serve` runs) and split requests."""
     import torch
 
-    from index.embedder import Embedder
+    from index.onnx_export import DEFAULT_ONNX_CACHE
     from qa.pipeline import QAPipeline
     from service.settings import ServiceSettings
 
-    settings = ServiceSettings(index_dir=index_dir, _env_file=None)
+    settings = ServiceSettings(
+        index_dir=index_dir, embedding_backend=backend, onnx_cache_dir=DEFAULT_ONNX_CACHE, _env_file=None
+    )
     previous = torch.get_num_threads()
     torch.set_num_threads(settings.torch_threads or previous)
     try:
         pipeline = QAPipeline(settings)
-        pipeline.embedder = Embedder(settings.embedding_model, settings.embedding_batch_size, backend=backend)
         pipeline.warm_up()
         request_split(pipeline, questions[:2], 1)  # warm caches
         return request_split(pipeline, questions, repeats)
@@ -283,5 +262,7 @@ def bench_latency(
                 f"{b}: /ask p50 {seq.get('p50')} ms p95 {seq.get('p95')} ms p99 {seq.get('p99')} ms; "
                 f"{conc.get('clients')} clients {conc.get('throughput_rps')} req/s"
             )
+            timing = res["sequential"]["server_timing_ms"]
+            say(f"{b}: Server-Timing medians (ms): " + ", ".join(f"{k} {v}" for k, v in timing.items()))
         out["backends"][b] = res
     return out

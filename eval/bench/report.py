@@ -51,17 +51,21 @@ def indexing_rows(report: dict[str, Any]) -> list[str]:
 
 def latency_rows(report: dict[str, Any]) -> list[str]:
     rows = [
-        "| backend | /ask p50 ms | p95 ms | p99 ms | concurrent req/s (clients) | split: embed / search / read / serialise ms |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| backend | /ask p50 ms | p95 ms | p99 ms | concurrent req/s (clients) | split: embed / search / read / serialise ms "
+        "| Server-Timing medians: embed / search / read / serialise ms |",
+        "| --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     for b, r in report.get("backends", {}).items():
         seq = r.get("sequential", {}).get("latency_ms", {})
         conc = r.get("concurrent", {})
         s = r.get("split_ms", {})
+        t = r.get("sequential", {}).get("server_timing_ms") or {}
+        served = " / ".join(str(t.get(k, "-")) for k in ("embed", "search", "read", "serialise"))
         rows.append(
             f"| {b} | {seq.get('p50', '-')} | {seq.get('p95', '-')} | {seq.get('p99', '-')} "
             f"| {conc.get('throughput_rps', '-')} ({conc.get('clients', '-')}) "
-            f"| {s.get('embed')} / {s.get('search')} / {s.get('read')} / {s.get('serialise')} (total {s.get('total')}) |"
+            f"| {s.get('embed')} / {s.get('search')} / {s.get('read')} / {s.get('serialise')} (total {s.get('total')}) "
+            f"| {served} |"
         )
     return rows
 

@@ -1,18 +1,28 @@
-"""POST /ask and /ask/batch: questions in, verbatim answers with their citations and evidence out."""
+"""POST /ask and /ask/batch: questions in, verbatim answers with their citations and evidence out.
+
+Each response carries a `Server-Timing` header (the W3C standard a browser's network panel shows) with where the
+time went: `embed` (the question's vector), `search` (FAISS + BM25 + fusion), `read` (document expansion,
+reader, ranking), `serialise` (the response model built and dumped to JSON) and `total`. A batch reports the
+sums over its questions. The body is unchanged: timings are diagnostics, not part of the answer.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
+from pydantic import BaseModel
 
 from qa.cli import result_to_json
-from qa.pipeline import IndexSnapshot, QAPipeline, QuestionError, ReaderUnavailableError
+from qa.pipeline import Ask, BatchItemError, QAPipeline, QAResult, QuestionError, ReaderUnavailableError
 from service.deps import PipelineDep, StateDep, require_api_key
 from service.errors import FieldError, Loc, check_unicode
 from service.schemas import AskRequest, AskResponse, BatchAskRequest, BatchAskResponse, error_responses
+
+SERVER_TIMING = "Server-Timing"
+STAGES = ("embed", "search", "read", "serialise")
 
 router = APIRouter(
     tags=["ask"],
@@ -31,48 +41,84 @@ def check_question(question: str, max_chars: int, loc: Loc) -> None:
     check_unicode(q, loc, "question")
 
 
-def answer(pipeline: QAPipeline, req: AskRequest, loc: Loc, snapshot: IndexSnapshot | None = None) -> dict[str, Any]:
-    """One question through the pipeline (in a worker thread) from one index snapshot; its errors name the
-    request field at fault."""
+def check_reader(pipeline: QAPipeline, req: AskRequest, loc: Loc) -> None:
+    """The reader this question will use is loaded and usable; otherwise a 422 on its `reader` field."""
+    kind = req.reader or pipeline.settings.reader
     try:
-        if req.reader is not None:
-            try:
-                pipeline.reader(req.reader)
-            except ImportError as err:  # an optional reader whose code or dependencies are not installed
-                raise ReaderUnavailableError(f"the {req.reader.value} reader is not installed on this service") from err
+        try:
+            pipeline.reader(kind)
+        except ImportError as err:  # an optional reader whose code or dependencies are not installed
+            raise ReaderUnavailableError(f"the {kind.value} reader is not installed on this service") from err
+    except ReaderUnavailableError as err:
+        raise FieldError((*loc, "reader"), str(err), "reader_unavailable") from err
+
+
+def server_timing(stages: Mapping[str, float]) -> str:
+    """`embed;dur=3.112, search;dur=0.514, ...` in milliseconds, as the Server-Timing header spells it."""
+    return ", ".join(f"{name};dur={max(0.0, ms):.3f}" for name, ms in stages.items())
+
+
+def stage_sums(results: Sequence[QAResult], serialise_ms: float) -> dict[str, float]:
+    stages = {s: sum(r.timings_ms.get(s, 0.0) for r in results) for s in STAGES[:-1]}
+    stages["serialise"] = serialise_ms
+    stages["total"] = sum(r.timings_ms.get("total", 0.0) for r in results) + serialise_ms
+    return stages
+
+
+def response_of(result: QAResult) -> AskResponse:
+    return AskResponse.model_validate({**result_to_json(result), "index_fingerprint": result.index_fingerprint})
+
+
+def json_response(model: BaseModel, results: Sequence[QAResult], started: float) -> Response:
+    """The model as JSON (what FastAPI would send for it) with the Server-Timing header; `started` is when
+    serialisation began (building the response models counts as serialising)."""
+    body = model.model_dump_json()
+    stages = stage_sums(results, (time.perf_counter() - started) * 1000)
+    return Response(body, media_type="application/json", headers={SERVER_TIMING: server_timing(stages)})
+
+
+def answer(pipeline: QAPipeline, req: AskRequest, loc: Loc) -> Response:
+    """One question through the pipeline and into JSON, in a worker thread; its errors name the request field
+    at fault."""
+    check_reader(pipeline, req, loc)
+    try:
         result = pipeline.run(
-            req.question,
-            top_k=req.top_k,
-            max_answers=req.max_answers,
-            retriever=req.retriever,
-            reader=req.reader,
-            snapshot=snapshot,
+            req.question, top_k=req.top_k, max_answers=req.max_answers, retriever=req.retriever, reader=req.reader
         )
     except QuestionError as err:
         raise FieldError((*loc, "question"), str(err)) from err
     except ReaderUnavailableError as err:
         raise FieldError((*loc, "reader"), str(err), "reader_unavailable") from err
-    return {**result_to_json(result), "index_fingerprint": result.index_fingerprint}
+    t0 = time.perf_counter()
+    return json_response(response_of(result), [result], t0)
 
 
-def answer_all(pipeline: QAPipeline, reqs: Sequence[AskRequest]) -> tuple[str, list[dict[str, Any]]]:
-    """A batch is answered from one snapshot, even when the index is swapped half-way through it."""
+def answer_all(pipeline: QAPipeline, reqs: Sequence[AskRequest]) -> tuple[str, list[QAResult]]:
+    """A batch is answered from one snapshot, even when the index is swapped half-way through it, with its
+    retrieval batched (one encoder call, one FAISS search); every answer is what /ask would give."""
     snapshot = pipeline.snapshot
-    return snapshot.fingerprint, [answer(pipeline, r, ("body", "questions", i), snapshot) for i, r in enumerate(reqs)]
+    for i, r in enumerate(reqs):
+        check_reader(pipeline, r, ("body", "questions", i))
+    asks = [Ask(r.question, r.top_k, r.max_answers, r.retriever, r.reader) for r in reqs]
+    try:
+        return snapshot.fingerprint, pipeline.run_batch(asks, snapshot)
+    except BatchItemError as err:
+        raise FieldError(("body", "questions", err.item, "question"), str(err.error)) from err
 
 
-@router.post("/ask", summary="Answer one question")
-async def ask(body: AskRequest, pipeline: PipelineDep, state: StateDep) -> AskResponse:
+@router.post("/ask", summary="Answer one question", response_model=AskResponse)
+async def ask(body: AskRequest, pipeline: PipelineDep, state: StateDep) -> Any:
     """Extractive answers, best first, each a verbatim span of a document with its passage; `no_answer` is true
-    (and `answers` empty) when nothing clears the threshold, with the ranked evidence still listed."""
+    (and `answers` empty) when nothing clears the threshold, with the ranked evidence still listed. The
+    `Server-Timing` header splits the time into embed, search, read and serialise."""
     check_question(body.question, state.settings.question_max_chars, ("body", "question"))
-    return AskResponse.model_validate(await state.run(answer, pipeline, body, ("body",)))
+    return await state.run(answer, pipeline, body, ("body",))
 
 
-@router.post("/ask/batch", summary="Answer several questions in one call")
-async def ask_batch(body: BatchAskRequest, pipeline: PipelineDep, state: StateDep) -> BatchAskResponse:
+@router.post("/ask/batch", summary="Answer several questions in one call", response_model=BatchAskResponse)
+async def ask_batch(body: BatchAskRequest, pipeline: PipelineDep, state: StateDep) -> Any:
     """Answers in the order asked, each as /ask returns it; at most QA_BATCH_MAX questions. Every question is
-    checked before any is answered, so a bad one costs no work."""
+    checked before any is answered, so a bad one costs no work. `Server-Timing` sums the stages over the batch."""
     limit = state.settings.batch_max
     if len(body.questions) > limit:
         raise FieldError(
@@ -82,8 +128,10 @@ async def ask_batch(body: BatchAskRequest, pipeline: PipelineDep, state: StateDe
         check_question(item.question, state.settings.question_max_chars, ("body", "questions", i, "question"))
     t0 = time.perf_counter()
     fingerprint, results = await state.run(answer_all, pipeline, body.questions)
-    return BatchAskResponse(
-        results=[AskResponse.model_validate(r) for r in results],
-        took_ms=round((time.perf_counter() - t0) * 1000, 3),
+    t1 = time.perf_counter()
+    model = BatchAskResponse(
+        results=[response_of(r) for r in results],
+        took_ms=round((t1 - t0) * 1000, 3),
         index_fingerprint=fingerprint,
     )
+    return json_response(model, results, t1)

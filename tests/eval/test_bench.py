@@ -187,6 +187,34 @@ def test_a_graph_build_past_its_budget_stops_and_says_how_far_it_got() -> None:
     assert done.ntotal == 3000
 
 
+def test_server_timing_header_is_parsed_by_the_standard_grammar() -> None:
+    from eval.bench.latency import parse_server_timing
+
+    header = 'embed;dur=3.1, search;desc="FAISS + BM25";dur=0.5,cache, read;dur=bad, total;dur="12"'
+    assert parse_server_timing(header) == {"embed": 3.1, "search": 0.5, "total": 12.0}
+    assert parse_server_timing(None) == {}
+
+
+@pytest.mark.model
+def test_latency_http_json_has_the_median_split_per_stage(demo_pipeline, demo_settings) -> None:
+    """`qa bench latency`'s HTTP half on a live server over the session's pipeline (the JSON shape it writes)."""
+    from eval.bench.latency import http_run
+    from eval.bench.report import latency_rows
+    from service.app import create_app
+    from tests.service.helpers import QUESTIONS, LiveServer, service_settings
+
+    with LiveServer(create_app(service_settings(demo_settings), pipeline=demo_pipeline)) as server:
+        res = http_run(server.url, QUESTIONS, warmup=1, requests=6, clients=2, concurrent_requests=4)
+    seq = res["sequential"]
+    assert seq["n_errors"] == 0 and seq["latency_ms"]["n"] == 6
+    timing = seq["server_timing_ms"]
+    assert set(timing) == {"embed", "search", "read", "serialise", "total"}
+    assert all(isinstance(v, float) and v >= 0 for v in timing.values())
+    assert res["concurrent"]["requests"] == 4 and res["concurrent"]["n_errors"] == 0
+    row = latency_rows({"backends": {"torch": res}})[-1]
+    assert row.startswith("| torch |") and f"{timing['embed']} / {timing['search']}" in row
+
+
 def test_bench_auto_measures_what_qa_index_builds_at_its_own_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     import faiss
 

@@ -48,22 +48,8 @@ def test_folder_digest_follows_the_files_not_the_name(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def onnx_cache(request: pytest.FixtureRequest) -> Path:
-    """Exports are keyed by the model files' digest, so pytest's cache can keep them between runs safely."""
-    pytest.importorskip("onnxruntime")
-    return Path(request.config.cache.mkdir("onnx-export"))
-
-
-@pytest.fixture(scope="module")
 def onnx_fp32(onnx_cache: Path) -> Embedder:
     e = Embedder(backend=EmbedderBackend.ONNX, onnx_cache_dir=onnx_cache)
-    e.warm_up()
-    return e
-
-
-@pytest.fixture(scope="module")
-def onnx_int8(onnx_cache: Path) -> Embedder:
-    e = Embedder(backend="onnx-int8", onnx_cache_dir=onnx_cache)
     e.warm_up()
     return e
 
@@ -129,3 +115,35 @@ def test_a_second_export_reuses_the_cache(onnx_cache: Path, onnx_fp32: Embedder)
     assert export_model(resolve_model_path(onnx_fp32.model_name), onnx_cache) == folder
     assert (folder / FP32_NAME).stat().st_mtime_ns == before
     assert not list(onnx_cache.glob(".tmp-*"))
+
+
+@pytest.mark.model
+def test_query_vectors_are_the_same_alone_and_in_a_batch(embedder: Embedder, onnx_int8: Embedder) -> None:
+    """A batch of questions must retrieve what each alone would: int8 scales its activations per batch, so its
+    questions are encoded one by one; torch's batch differs from one by one only by float rounding."""
+    assert embedder.batch_invariant and not onnx_int8.batch_invariant
+    for e, atol in ((embedder, 1e-5), (onnx_int8, 0.0)):
+        alone = np.vstack([e.encode([s]) for s in SENTENCES])
+        np.testing.assert_allclose(e.encode_queries(SENTENCES), alone, atol=atol)
+
+
+def test_an_unwritable_export_cache_is_named_with_the_setting(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from index.embedder import resolve_model_path
+    from index.errors import ModelLoadError
+    from index.onnx_export import export_model
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ModelLoadError, match="QA_ONNX_CACHE_DIR"):
+        export_model(resolve_model_path(Embedder().model_name), blocker / "cache", say=print)
+
+
+@pytest.mark.model
+def test_a_cached_export_is_reused_silently(onnx_cache: Path, onnx_int8: Embedder) -> None:
+    from index.embedder import resolve_model_path
+    from index.onnx_export import export_model
+
+    said: list[str] = []
+    export_model(resolve_model_path(onnx_int8.model_name), onnx_cache, say=said.append)
+    assert said == []  # the progress message is for the one-off export only

@@ -35,3 +35,24 @@ def test_retrieval_is_deterministic(demo_pipeline) -> None:
     q = "Which kinase does sorafenib activate?"
     first = [(p.chunk.id, p.score) for p in demo_pipeline.retriever.run(q, 8)]
     assert first == [(p.chunk.id, p.score) for p in demo_pipeline.retriever.run(q, 8)]
+
+
+@pytest.mark.model
+def test_run_batch_gives_each_query_what_run_gives_it(demo_pipeline) -> None:
+    retriever = demo_pipeline.retriever
+    queries = ["What was the median overall survival with STRIDE?", "Which kinases does lenvatinib inhibit?", "HCC"]
+    modes = [RetrievalMode.HYBRID, RetrievalMode.DENSE, RetrievalMode.BM25]
+    ks = [5, 12, 3]
+    timings: dict[str, float] = {}
+    batch = retriever.run_batch(queries, ks, modes, timings=timings)
+    for q, k, m, got in zip(queries, ks, modes, batch, strict=True):
+        alone = retriever.run(q, k, m)
+        assert [p.chunk.id for p in got] == [p.chunk.id for p in alone]
+        assert [p.score for p in got] == pytest.approx([p.score for p in alone], abs=1e-5)
+        assert [p.dense_score for p in got] == pytest.approx([p.dense_score for p in alone], abs=1e-5)
+    assert set(timings) == {"embed", "search"} and min(timings.values()) >= 0
+    bm25_only: dict[str, float] = {}
+    retriever.run("HCC", 3, RetrievalMode.BM25, timings=bm25_only)
+    assert bm25_only["embed"] < 1.0  # no question vector is computed for BM25
+    with pytest.raises(ValueError, match="one entry per query"):
+        retriever.run_batch(queries, [5], modes)

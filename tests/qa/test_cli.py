@@ -62,3 +62,16 @@ def test_index_command_builds_a_user_corpus(tmp_path: Path, monkeypatch: pytest.
     asked = runner.invoke(app, ["ask", "How many patients did the trial enrol?", "--json"])
     assert asked.exit_code == 0, asked.output
     assert json.loads(asked.stdout)["answers"][0]["text"] == "240"
+
+
+def test_ask_with_another_backend_than_the_index_says_which_built_it(
+    demo_pipeline, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("QA_INDEX_DIR", str(demo_pipeline.settings.index_dir))
+    monkeypatch.setenv("QA_ONNX_CACHE_DIR", str(onnx_cache))
+    result = runner.invoke(app, ["ask", "What is sorafenib?", "--embedding-backend", "onnx-int8"])
+    assert result.exit_code == 2
+    out = " ".join(result.output.split())  # rich wraps long lines
+    assert "built by the torch (or onnx) embedding backend" in out and "QA_EMBEDDING_BACKEND=torch" in out
+    bad = runner.invoke(app, ["ask", "What is sorafenib?", "--embedding-backend", "tensorrt"])
+    assert bad.exit_code == 2 and "onnx-int8" in bad.output

@@ -4,8 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from index.embedder import EmbedderBackend
+from index.errors import IndexMismatchError
 from index.retriever import RetrievalMode
-from qa.pipeline import QuestionError, ReaderUnavailableError, build_reader, validate_question
+from qa.pipeline import (
+    Ask,
+    BatchItemError,
+    QAPipeline,
+    QuestionError,
+    ReaderUnavailableError,
+    build_reader,
+    validate_question,
+)
 from qa.readers.base import ReaderKind
 from qa.settings import Settings
 
@@ -80,3 +90,110 @@ def test_transformers_reader_without_model_is_a_clear_error(embedder) -> None:
     settings = Settings(reader_model=None, _env_file=None)
     with pytest.raises(ReaderUnavailableError, match="QA_READER_MODEL"):
         build_reader(ReaderKind.TRANSFORMERS, settings, embedder)
+
+
+def seed_dev_questions(n: int) -> list[str]:
+    import json
+
+    from tests.conftest import SHARED
+
+    path = SHARED / "gold" / "seed_dev.jsonl"
+    if not path.is_file():
+        pytest.skip(f"{path} is not here")
+    with path.open(encoding="utf-8") as fh:
+        return [json.loads(line)["question"] for line in fh][:n]
+
+
+def assert_same_results(batch: list, alone: list) -> None:
+    assert len(batch) == len(alone)
+    for b, a in zip(batch, alone, strict=True):
+        assert b.question == a.question and b.no_answer == a.no_answer
+        assert [p.chunk.id for p in b.passages] == [p.chunk.id for p in a.passages]
+        assert [p.score for p in b.passages] == pytest.approx([p.score for p in a.passages], abs=1e-5)
+        assert [(x.text, x.doc_id, x.start, x.end) for x in b.answers] == [
+            (x.text, x.doc_id, x.start, x.end) for x in a.answers
+        ]
+        assert [x.score for x in b.answers] == pytest.approx([x.score for x in a.answers], abs=1e-5)
+        assert b.index_fingerprint == a.index_fingerprint
+
+
+def test_a_batch_answers_as_one_by_one_does(demo_pipeline) -> None:
+    questions = seed_dev_questions(10)
+    assert_same_results(demo_pipeline.run_batch(questions), [demo_pipeline.run(q) for q in questions])
+
+
+def test_a_batch_keeps_each_questions_own_options(demo_pipeline) -> None:
+    asks = [
+        Ask("What was the median overall survival with STRIDE?", top_k=3, retriever="bm25"),
+        Ask("Which kinases does lenvatinib inhibit?", top_k=8, retriever="dense", max_answers=1),
+        Ask("What are desmoid tumors?", min_score=0.0),
+    ]
+    alone = [demo_pipeline.run(a.question, a.top_k, a.max_answers, a.retriever, a.reader, a.min_score) for a in asks]
+    assert_same_results(demo_pipeline.run_batch(asks), alone)
+    assert [len(r.passages) for r in alone] == [3, 8, 5]
+
+
+def test_a_bad_question_in_a_batch_is_named_before_any_work(demo_pipeline) -> None:
+    with pytest.raises(BatchItemError) as err:
+        demo_pipeline.run_batch(["What is sorafenib?", "   "])
+    assert err.value.item == 1 and isinstance(err.value.error, QuestionError)
+    assert demo_pipeline.run_batch([]) == []
+
+
+def test_timings_split_retrieval_into_embed_and_search(demo_pipeline) -> None:
+    t = demo_pipeline.run("What is sorafenib?").timings_ms
+    assert set(t) == {"embed", "search", "retrieve", "read", "total"}
+    assert all(v >= 0 for v in t.values())
+    assert t["embed"] + t["search"] <= t["retrieve"] + 1e-6
+    assert t["total"] == pytest.approx(t["retrieve"] + t["read"])
+
+
+@pytest.fixture(scope="module")
+def int8_pipeline(tmp_path_factory: pytest.TempPathFactory, onnx_cache, onnx_int8) -> QAPipeline:
+    """The pipeline as QA_EMBEDDING_BACKEND=onnx-int8 builds it, over its own int8 index of the built-in corpus."""
+    settings = Settings(
+        index_dir=tmp_path_factory.mktemp("int8") / "index",
+        embedding_backend="onnx-int8",
+        onnx_cache_dir=onnx_cache,
+        _env_file=None,
+    )
+    pipeline = QAPipeline(settings)  # its own embedder, from the setting; the session's export is in the cache
+    pipeline.warm_up(build_if_missing=True)
+    assert pipeline.embedder.backend is EmbedderBackend.ONNX_INT8
+    assert pipeline.embedder.fingerprint == onnx_int8.fingerprint
+    return pipeline
+
+
+def test_int8_backend_answers_the_stride_question(int8_pipeline: QAPipeline) -> None:
+    assert int8_pipeline.index.manifest.model.fingerprint.endswith("-int8")
+    best = int8_pipeline.run("What was the median overall survival with STRIDE?").answers[0]
+    assert (best.text, best.doc_id) == ("16.43 months", "abs-02")
+
+
+def test_int8_batch_answers_as_one_by_one_does(int8_pipeline: QAPipeline) -> None:
+    questions = seed_dev_questions(10)
+    assert_same_results(int8_pipeline.run_batch(questions), [int8_pipeline.run(q) for q in questions])
+
+
+def test_an_index_of_the_other_backend_is_refused_naming_both(
+    demo_pipeline, int8_pipeline: QAPipeline, onnx_int8
+) -> None:
+    torch_dir = demo_pipeline.settings.index_dir
+    wants_int8 = QAPipeline(Settings(index_dir=torch_dir, embedding_backend="onnx-int8", _env_file=None))
+    wants_int8.embedder = onnx_int8
+    with pytest.raises(IndexMismatchError) as err:
+        wants_int8.load_current_index()
+    msg = str(err.value)
+    assert "built by the torch (or onnx) embedding backend" in msg and "configured for onnx-int8" in msg
+    assert (
+        "QA_EMBEDDING_BACKEND=torch" in msg and f"qa index --index-dir {torch_dir} --embedding-backend onnx-int8" in msg
+    )
+
+    wants_torch = QAPipeline(
+        Settings(index_dir=int8_pipeline.settings.index_dir, embedding_backend="torch", _env_file=None)
+    )
+    wants_torch.embedder = demo_pipeline.embedder
+    with pytest.raises(
+        IndexMismatchError, match=r"built by the onnx-int8 embedding backend.*QA_EMBEDDING_BACKEND=onnx-int8"
+    ):
+        wants_torch.load_current_index()

@@ -38,3 +38,23 @@ def test_parse_enum_lists_choices() -> None:
     assert parse_enum(ReaderKind, "heuristic", "reader") is ReaderKind.HEURISTIC
     with pytest.raises(ValueError, match="unknown reader 'x'; choose one of: heuristic, transformers"):
         parse_enum(ReaderKind, "x", "reader")
+
+
+def test_embedding_backend_is_a_setting_whose_errors_list_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from index.embedder import EmbedderBackend
+
+    monkeypatch.setenv("QA_EMBEDDING_BACKEND", "onnx-int8")
+    assert Settings(_env_file=None).embedding_backend is EmbedderBackend.ONNX_INT8
+    monkeypatch.setenv("QA_EMBEDDING_BACKEND", "tensorrt")
+    with pytest.raises(ValidationError, match="embedding_backend") as err:
+        Settings(_env_file=None)
+    assert "'torch', 'onnx' or 'onnx-int8'" in str(err.value)
+
+
+def test_onnx_exports_are_cached_beside_the_index_unless_set(tmp_path: Path) -> None:
+    """Wherever the index can be written, so can the export: no cache in an unwritable working directory."""
+    s = Settings(index_dir=tmp_path / "srv" / "index", _env_file=None)
+    assert s.onnx_cache_path() == tmp_path / "srv" / "onnx-cache"
+    assert (
+        Settings(index_dir=tmp_path, onnx_cache_dir=tmp_path / "c", _env_file=None).onnx_cache_path() == tmp_path / "c"
+    )

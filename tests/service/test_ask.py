@@ -201,3 +201,32 @@ def test_batch_errors_name_the_item_and_field(
     r = client.post("/ask/batch", json=body)
     assert r.status_code == 422, r.text
     assert field in fields(r)
+
+
+def server_timing(response: Any) -> dict[str, float]:
+    from eval.bench.latency import parse_server_timing
+
+    return parse_server_timing(response.headers.get("server-timing"))
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/ask", {"question": STRIDE}),
+        ("/ask", {"question": STRIDE, "retriever": "bm25"}),
+        ("/ask/batch", {"questions": [{"question": STRIDE}, {"question": UNANSWERABLE, "retriever": "dense"}]}),
+    ],
+)
+def test_server_timing_splits_the_request_into_its_stages(client: TestClient, path: str, body: dict[str, Any]) -> None:
+    r = client.post(path, json=body)
+    assert r.status_code == 200
+    timing = server_timing(r)
+    assert list(timing) == ["embed", "search", "read", "serialise", "total"]
+    assert all(v >= 0 for v in timing.values())
+    assert timing["read"] > 0 and timing["serialise"] > 0
+    assert timing["total"] >= timing["read"] + timing["serialise"]
+
+
+def test_errors_carry_no_server_timing(client: TestClient) -> None:
+    r = client.post("/ask", json={"question": "   "})
+    assert r.status_code == 422 and "server-timing" not in r.headers
