@@ -26,7 +26,7 @@ def index_key(corpus_fp: str, config: IndexConfig, model_fingerprint: str) -> st
         "corpus": corpus_fp,
         "model": model_fingerprint,
         "chunking": config.chunking.to_json(),
-        "dense": config.dense_json(),
+        "dense": {"type": config.dense_type.value},  # `auto` resolves from the chunk count, which the key fixes
         "lexical": config.lexical_json(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
