@@ -39,11 +39,12 @@ class DenseIndexType(StrEnum):
         return None
 
 
-# Exact search while one query stays under 1 ms: flat p50 0.27 ms at 10k, 0.82 ms at 20k, 1.5 ms at 30k, 3.0 ms
-# at 50k and 11.4 ms at 100k vectors (var/bench/scale.json, var/bench/scale-auto.json). Above it HNSW over 8-bit
-# codes: the fastest kind at recall@10 >= 0.95 at every size measured (100k: 0.22 ms at 0.988 against HNSW's
-# 0.34 ms and IVF-SQ8's 0.25 ms; 1M: 1.20 ms at 0.980, 626 MiB, where flat takes 88 ms and HNSW 1.7 GiB), with
-# 2.8x less memory than HNSW and a 4x faster build. Plain HNSW wins only above recall 0.99, so `auto` never picks it.
+# Exact search while one query stays at about 1 ms: flat p50 0.27-0.33 ms at 10k, 0.87-1.04 ms at 20k, 1.4 ms
+# at 30k and 6.1-11.4 ms at 100k vectors (var/bench/scale.json, var/bench/scale-auto.json). Above it HNSW over
+# 8-bit codes: the fastest kind at recall@10 >= 0.95 at 100k (0.13 ms at 0.963 with efSearch 32; HNSW 0.34 ms,
+# IVF-SQ8 0.20-0.25 ms) and at 1M (1.20 ms at 0.980 in 626 MiB, where flat takes 88 ms, IVF-SQ8 8.3 ms and HNSW
+# 1.7 GiB), with 2.8x less memory than HNSW and a 3-4x faster build. At 20k-30k IVF-SQ8 is faster by tens of
+# microseconds, nothing next to a 25 ms request. Plain HNSW wins only above recall 0.99: `auto` never picks it.
 FLAT_MAX_VECTORS = 20_000
 
 HNSW_M = 32
@@ -51,7 +52,7 @@ HNSW_EF_CONSTRUCTION = 200  # HNSW with full vectors, as `qa index` built it bef
 HNSW_SQ8_EF_CONSTRUCTION = 100  # as measured: 21 s for 100k vectors, 557 s for 1M on the busy machine
 
 # (vectors up to, efSearch): recall@10 of HNSW-SQ8 at 10k: 0.959 at efSearch 16, 0.984 at 32; at 100k: 0.963 at
-# 32, 0.988 at 64 (0.22 ms); at 1M: 0.945 at 128, 0.980 at 256 (1.20 ms). The thin 0.963 at 100k is not taken.
+# 32, 0.988 at 64 (0.20-0.22 ms); at 1M: 0.945 at 128, 0.980 at 256 (1.20 ms). The thin 0.963 at 100k is not taken.
 # Full-vector HNSW reached a higher recall than HNSW-SQ8 at every efSearch measured, so it uses the same table.
 EF_SEARCH_BY_SIZE: tuple[tuple[int, int], ...] = ((100_000, 64), (1_000_000, 256))
 # (vectors up to, nprobe) with `ivf_lists(n)` lists: 10k (256 lists): 0.984 at nprobe 8; 100k (512): 0.968 at 32;
