@@ -29,7 +29,8 @@ BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
 
 class EmbedderBackend(StrEnum):
     """torch runs sentence-transformers; onnx and onnx-int8 run a locally exported graph
-    (`index.onnx_embedder`): same vectors (onnx), or close ones at about 2x the throughput (int8)."""
+    (`index.onnx_embedder`): same vectors (onnx), or close ones at about 2x the throughput (int8). The settings
+    (`QA_EMBEDDING_BACKEND`) default to onnx-int8; `Embedder()` itself defaults to torch, the reference."""
 
     TORCH = "torch"
     ONNX = "onnx"

@@ -14,6 +14,12 @@ pytestmark = pytest.mark.model
 runner = CliRunner()
 
 
+@pytest.fixture(autouse=True)
+def torch_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session's demo index is a torch index (the session's loaded model built it); a flag still overrides."""
+    monkeypatch.setenv("QA_EMBEDDING_BACKEND", "torch")
+
+
 def test_ask_json_is_stable_and_cites_exact_offsets(demo_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("QA_INDEX_DIR", str(demo_pipeline.settings.index_dir))
     result = runner.invoke(app, ["ask", "What was the median overall survival with STRIDE?", "--json"])
