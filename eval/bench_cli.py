@@ -125,6 +125,9 @@ def latency_command(
     clients: Annotated[int, typer.Option("--clients", min=0, help="Concurrent clients (0 skips).")] = 8,
     concurrent_requests: Annotated[int, typer.Option("--concurrent-requests", min=1)] = 200,
     split_repeats: Annotated[int, typer.Option("--split-repeats", min=1, help="Passes over the questions.")] = 5,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=0, help="Questions in the one-by-one vs batched timing (0 skips).")
+    ] = 16,
     http: Annotated[bool, typer.Option("--http/--no-http", help="Also measure /ask over loopback HTTP.")] = True,
     out: OutOpt = None,
 ) -> None:
@@ -134,7 +137,7 @@ def latency_command(
     offline_by_default()
     from eval.bench.common import load_average
     from eval.bench.latency import bench_latency
-    from eval.bench.questions import BUILTIN_QUESTIONS
+    from eval.bench.questions import BUILTIN_QUESTIONS, batch_questions
 
     load_before = load_average()
     results = bench_latency(
@@ -147,6 +150,7 @@ def latency_command(
         split_repeats,
         http=http,
         say=_say,
+        batch=batch_questions(batch_size) if batch_size else (),
     )
     _finish(ctx, "latency", results, load_before, out)
 

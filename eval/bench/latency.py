@@ -213,8 +213,38 @@ def request_split(pipeline: Any, questions: Sequence[str], repeats: int) -> dict
     return {k: round(median(v), 3) for k, v in stages.items()} | {"n": len(stages["total"])}
 
 
-def split_for_backend(backend: str, index_dir: Path, questions: Sequence[str], repeats: int) -> dict[str, Any]:
-    """Warm a pipeline with `backend` in this process (one torch thread, as `qa serve` runs) and split requests."""
+def batch_speedup(pipeline: Any, questions: Sequence[str], repeats: int = 5) -> dict[str, Any]:
+    """Wall time of answering `questions` one by one (`run`) against one `run_batch`, interleaved repetition by
+    repetition so load hits both alike; medians and their ratio (one by one / batched)."""
+    pipeline.run_batch(list(questions))  # warm caches
+    alone: list[float] = []
+    batched: list[float] = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        for q in questions:
+            pipeline.run(q)
+        t1 = time.perf_counter()
+        pipeline.run_batch(list(questions))
+        t2 = time.perf_counter()
+        alone.append((t1 - t0) * 1000)
+        batched.append((t2 - t1) * 1000)
+    one, many = median(alone), median(batched)
+    return {
+        "n": len(questions),
+        "repeats": repeats,
+        "one_by_one_ms": round(one, 3),
+        "batched_ms": round(many, 3),
+        "ratio": round(one / many, 3) if many > 0 else None,
+        "one_by_one_all_ms": [round(v, 3) for v in alone],
+        "batched_all_ms": [round(v, 3) for v in batched],
+    }
+
+
+def in_process(
+    backend: str, index_dir: Path, questions: Sequence[str], repeats: int, batch: Sequence[str] = ()
+) -> dict[str, Any]:
+    """Warm a pipeline with `backend` in this process (one torch thread, as `qa serve` runs): split requests
+    into stages (`split_ms`) and, given `batch`, time it one by one against batched (`batch`)."""
     import torch
 
     from index.onnx_export import DEFAULT_ONNX_CACHE
@@ -230,7 +260,10 @@ def split_for_backend(backend: str, index_dir: Path, questions: Sequence[str], r
         pipeline = QAPipeline(settings)
         pipeline.warm_up()
         request_split(pipeline, questions[:2], 1)  # warm caches
-        return request_split(pipeline, questions, repeats)
+        out: dict[str, Any] = {"split_ms": request_split(pipeline, questions, repeats)}
+        if batch:
+            out["batch"] = batch_speedup(pipeline, batch)
+        return out
     finally:
         torch.set_num_threads(previous)
 
@@ -246,13 +279,20 @@ def bench_latency(
     http: bool = True,
     log_dir: Path = Path("var/bench"),
     say: Callable[[str], None] = lambda _m: None,
+    batch: Sequence[str] = (),
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {"questions": list(questions), "backends": {}}
+    out: dict[str, Any] = {"questions": list(questions), "batch_questions": list(batch), "backends": {}}
     for b in backends:
         index_dir = ensure_bench_index(b)
         res: dict[str, Any] = {"index_dir": str(index_dir)}
-        res["split_ms"] = split_for_backend(b, index_dir, questions, split_repeats)
+        res |= in_process(b, index_dir, questions, split_repeats, batch)
         say(f"{b}: split {json.dumps(res['split_ms'])}")
+        if "batch" in res:
+            r = res["batch"]
+            say(
+                f"{b}: batch of {r['n']}: one by one {r['one_by_one_ms']} ms, batched {r['batched_ms']} ms "
+                f"(medians of {r['repeats']}), ratio {r['ratio']}"
+            )
         if http:
             with server(b, index_dir, log_dir / f"latency-{b}.server.log") as url:
                 res |= http_run(url, questions, warmup, requests, clients, concurrent_requests)

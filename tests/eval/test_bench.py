@@ -232,3 +232,16 @@ def test_bench_auto_measures_what_qa_index_builds_at_its_own_setting(monkeypatch
     large = bench_kind(IndexKind.AUTO, vectors, queries, truth)
     assert [(p["type"], p["efSearch"]) for p in large["sweep"]] == [("hnsw-sq8", 64)]
     assert pick_default({"auto": large}) is None  # what the product picked is measured, not a candidate
+
+
+@pytest.mark.model
+def test_batch_speedup_times_one_by_one_against_batched(demo_pipeline) -> None:
+    from eval.bench.latency import batch_speedup
+    from eval.bench.questions import BUILTIN_QUESTIONS, batch_questions
+
+    r = batch_speedup(demo_pipeline, list(BUILTIN_QUESTIONS[:3]), repeats=2)
+    assert r["n"] == 3 and r["repeats"] == 2
+    assert len(r["one_by_one_all_ms"]) == len(r["batched_all_ms"]) == 2
+    assert r["one_by_one_ms"] > 0 and r["batched_ms"] > 0
+    assert r["ratio"] == pytest.approx(r["one_by_one_ms"] / r["batched_ms"], rel=1e-2)
+    assert len(batch_questions(5, gold=Path("/nonexistent"))) == 5  # without seed_dev: the built-in ones, cycled
