@@ -351,6 +351,7 @@ class EvalRunner:
             "min_answer_score": s.min_answer_score,
             "max_answer_tokens": s.max_answer_tokens,
             "fusion": {
+                "method": s.fusion_method.value,
                 "rrf_k": s.rrf_k,
                 "dense_weight": s.dense_weight,
                 "lexical_weight": s.lexical_weight,

@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from index.retriever import RetrievalMode, reciprocal_rank_fusion
+from index.retriever import FusionConfig, FusionMethod, RetrievalMode, Retriever, reciprocal_rank_fusion, zscore_fusion
 
 
 def test_rrf_hand_computed() -> None:
@@ -15,6 +15,53 @@ def test_rrf_hand_computed() -> None:
     assert [i for i, _ in fused] == [1, 3, 2]
     # weights scale each ranking's contribution; ties break on the smaller id
     assert [i for i, _ in reciprocal_rank_fusion([[5], [4]], [1.0, 1.0], 60)] == [4, 5]
+
+
+def test_zscore_fusion_hand_computed() -> None:
+    # dense: 0.9, 0.5, 0.1 -> z = 1.2247, 0, -1.2247; bm25: 8, 2 -> z = 1, -1
+    fused = dict(zscore_fusion([[(1, 0.9), (2, 0.5), (3, 0.1)], [(3, 8.0), (4, 2.0)]], [0.3, 0.7]))
+    z = 1.5**0.5
+    assert fused[1] == pytest.approx(0.3 * z + 0.7 * -1)  # missing from BM25: that list's lowest z
+    assert fused[3] == pytest.approx(0.3 * -z + 0.7 * 1)
+    assert fused[4] == pytest.approx(0.3 * -z + 0.7 * -1)  # missing from dense: the dense floor
+    assert fused[2] == pytest.approx(0.3 * 0 + 0.7 * -1)
+    assert sorted(fused, key=lambda i: -fused[i]) == [3, 1, 2, 4]
+
+
+def test_zscore_fusion_keeps_score_gaps_that_rrf_drops() -> None:
+    # BM25 barely prefers 2 over 1; dense strongly prefers 1. RRF sees two mirrored ranks and ties (smaller id wins
+    # by rule); z-scores see the margins and pick 1 whatever the ids.
+    dense = [(1, 0.9), (2, 0.2), (3, 0.1)]
+    lexical = [(2, 10.0), (1, 9.9), (3, 1.0)]
+    assert zscore_fusion([dense, lexical], [0.5, 0.5])[0][0] == 1
+    assert zscore_fusion([[(5, 0.9), (6, 0.2), (7, 0.1)], [(6, 10.0), (5, 9.9), (7, 1.0)]], [0.5, 0.5])[0][0] == 5
+
+
+def test_zscore_fusion_degenerate_lists() -> None:
+    assert zscore_fusion([[], []], [0.3, 0.7]) == []
+    # one candidate, or equal scores: no spread to standardise, presence alone counts
+    assert zscore_fusion([[(1, 0.5)], []], [0.3, 0.7]) == [(1, 0.0)]
+    assert [i for i, _ in zscore_fusion([[(2, 0.5), (1, 0.5)], [(2, 3.0)]], [0.3, 0.7])] == [1, 2]
+    assert zscore_fusion([[(1, 0.9), (2, 0.1)], [(2, 5.0), (1, 1.0)]], [0.3, 0.0])[0][0] == 1  # weight 0 ignored
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("method", list(FusionMethod))
+def test_hybrid_methods_rank_the_stride_abstract_first(demo_pipeline, method: FusionMethod) -> None:
+    retriever = Retriever(demo_pipeline.index, demo_pipeline.embedder, FusionConfig(10.0, 0.3, 0.7, 50, method))
+    passages = retriever.run("What was the median overall survival with STRIDE in the HIMALAYA trial?", 5)
+    assert passages[0].chunk.doc_id in {"abs-01", "abs-02", "abs-12"}  # the HIMALAYA reports
+    assert all(a.score >= b.score for a, b in itertools.pairwise(passages))
+
+
+@pytest.mark.model
+def test_lexical_query_replaces_what_bm25_sees(demo_pipeline) -> None:
+    retriever = demo_pipeline.retriever
+    plain = retriever.run("zzzunknownword", 5, RetrievalMode.BM25)
+    expanded = retriever.run("zzzunknownword", 5, RetrievalMode.BM25, lexical_query="zzzunknownword ferroptosis")
+    assert plain == []  # no indexed word: BM25 finds nothing
+    assert expanded and expanded[0].chunk.doc_id == "abs-07"  # the artesunate/ferroptosis abstract
+    assert retriever.run_batch(["zzzunknownword"], 5, RetrievalMode.BM25, lexical_queries=["ferroptosis"])[0]
 
 
 @pytest.mark.model
