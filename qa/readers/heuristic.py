@@ -89,6 +89,7 @@ _PHRASE_FIT: dict[AnswerType, dict[str, float]] = {
     AnswerType.EXPANSION: {"expansion": 1.0},
 }
 _ARTICLES = frozenset({"the", "a", "an"})
+_POSTMODIFIER_PREPOSITIONS = frozenset({"in", "with", "among", "for", "of"})
 MAX_KEY_TERMS = 24
 _SEPARATORS = frozenset({",", ";", ":"})
 _INTERVAL_WORDS = frozenset({"ci", "interval", "iqr", "range", "interquartile"})
@@ -233,6 +234,7 @@ class _QuestionContext:
     series: dict[tuple[int, str], list[tuple[int, int]]] = field(default_factory=dict)
     idf: dict[str, float] = field(default_factory=dict)
     idf_max: float = 1.0
+    time_points: dict[str, str] = field(default_factory=dict)  # "5-year" in the question -> {"year": "5"}
 
 
 @dataclass(slots=True)
@@ -246,6 +248,7 @@ class _Candidate:
     trimmed: tuple[int, ...] = ()  # tokens of the last list item left out of this variant
 
 
+_TIME_POINT = re.compile(r"(\d+(?:\.\d+)?)-(year|month|week|day)s?")
 _ROMAN_OR_NUMBER = re.compile(r"(?:[IVX]+[abc]?|\d+(?:\.\d+)?)", re.IGNORECASE)
 
 
@@ -460,6 +463,13 @@ class HeuristicReader:
             return min(plain, 1.0 + plain / 4.0)
         if len(series) < 2 or gid or sent.group[t]:
             return plain
+        binding = _POSTMODIFIER_PREPOSITIONS | _ARTICLES
+        if (
+            t > cand.j
+            and sent.words[cand.j + 1].lower() in _POSTMODIFIER_PREPOSITIONS
+            and all(sent.words[k].lower() in binding for k in range(cand.j + 1, t))
+        ):
+            return plain / 2  # "61% in the naive and 47% in the pretreated": the group follows its value
         if t < series[0][0]:
             return _distance(sent, t, series[0][0])
         lo, hi = (t, cand.i) if t < cand.i else (cand.j, t)
@@ -627,44 +637,84 @@ class HeuristicReader:
             if before[-2:] and before[-1] in {"v", "vs", "versus"} and before[-2][:1].isdigit():
                 shape *= 0.6  # the second half of "12.1 v 10.3 months": the comparison is the better span
             shape *= q.respectively.get((id(sent), cand.i), 1.0)
+            if q.time_points and self._qualifier_conflict(cand, q.time_points):
+                shape *= 0.5
         score = evidence * fit * min(shape, 1.0)
         details = {"proximity": prox, "sentence": sent_cov, "document": doc_cov, "fit": fit, "shape": shape}
         return score, details
 
+    def _respectively_items(self, sent: _Sentence, start: int, resp: int) -> list[set[str]] | None:
+        """The items of "... in X and Y, respectively": the stretch from `start` to "respectively", split at
+        commas and and/or, as stem sets without the tail noun they share. None when there are fewer than two."""
+        words = [x.lower() for x in sent.words]
+        items: list[list[int]] = [[]]
+        for t in range(start, resp):
+            if words[t] in {",", "and", "or", ";"}:
+                if items[-1]:
+                    items.append([])
+                continue
+            if not sent.group[t] and self._is_content(sent.words[t]):
+                items[-1].append(t)
+        items = [it for it in items if it]
+        if len(items) < 2:
+            return None
+        item_stems = [set().union(*(sent.stems[t] for t in it)) for it in items]
+        # "the younger and older cohorts": a tail noun of the last item is shared by all items
+        shortest = min(len(it) for it in items[:-1])
+        shared = set().union(*(sent.stems[t] for t in items[-1][shortest:]))
+        return [st - shared for st in item_stems]
+
+    def _stated_items(self, sent: _Sentence) -> list[set[str]] | None:
+        """Items a "respectively" sentence names after its last number, for a later sentence that leaves them
+        out ("OS was 21.7 and 15.1 months in naive and experienced patients, respectively. 5-year OS rates
+        were 14% and 12%, respectively.")."""
+        words = [x.lower() for x in sent.words]
+        if "respectively" not in words:
+            return None
+        resp = words.index("respectively")
+        last_number = max(
+            (t for t in range(resp) if not sent.group[t] and any(ch.isdigit() for ch in words[t])), default=None
+        )
+        return None if last_number is None else self._respectively_items(sent, last_number + 1, resp)
+
     def _respectively(
-        self, sent: _Sentence, cands: list[_Candidate], keywords: set[str], idf: dict[str, float]
+        self,
+        sent: _Sentence,
+        cands: list[_Candidate],
+        keywords: set[str],
+        idf: dict[str, float],
+        inherited: list[set[str]] | None = None,
+        time_points: dict[str, str] | None = None,
     ) -> dict[tuple[int, int], float]:
-        """Align "A was 26.6 and B 15.1 in X and Y, respectively": value k belongs to item k."""
+        """Align "A was 26.6 and B 15.1 in X and Y, respectively": value k belongs to item k. Only values in the
+        clause of "respectively" take part; when no items follow the values, those of the last "respectively"
+        sentence before this one (`inherited`) stand in."""
         words = [x.lower() for x in sent.words]
         if "respectively" not in words:
             return {}
         resp = words.index("respectively")
+        clause = 1 + max((t for t in range(resp) if words[t] == ";" and not sent.group[t]), default=-1)
         out: dict[tuple[int, int], float] = {}
         by_kind: dict[str, list[_Candidate]] = {}
         for c in cands:
-            if not sent.group[c.i] and c.j < resp:
+            if not sent.group[c.i] and clause <= c.i and c.j < resp:
                 by_kind.setdefault(c.kind, []).append(c)
         for same in by_kind.values():
             same.sort(key=lambda c: c.i)
             if len(same) < 2:
                 continue
-            # items: the stretch after the last value up to "respectively", split at commas and and/or
-            items: list[list[int]] = [[]]
-            for t in range(same[-1].j + 1, resp):
-                if words[t] in {",", "and", "or", ";"}:
-                    if items[-1]:
-                        items.append([])
+            stretch = range(same[-1].j + 1, resp)
+            if any(self._is_content(sent.words[t]) and not sent.group[t] for t in stretch):
+                item_stems = self._respectively_items(sent, same[-1].j + 1, resp)
+            else:
+                item_stems = inherited
+                position = self._time_point_items(sent, clause, same[0].i, time_points or {})
+                if position is not None and position < len(same):
+                    for k, c in enumerate(same):
+                        out[(id(sent), c.i)] = 1.0 if k == position else 0.45
                     continue
-                if not sent.group[t] and self._is_content(sent.words[t]):
-                    items[-1].append(t)
-            items = [it for it in items if it]
-            if len(items) != len(same):
+            if item_stems is None or len(item_stems) != len(same):
                 continue
-            item_stems = [set().union(*(sent.stems[t] for t in it)) for it in items]
-            # "the younger and older cohorts": a tail noun of the last item is shared by all items
-            shortest = min(len(it) for it in items[:-1])
-            shared = set().union(*(sent.stems[t] for t in items[-1][shortest:]))
-            item_stems = [st - shared for st in item_stems]
             hits = []
             for k, st in enumerate(item_stems):
                 others = set().union(*(x for m, x in enumerate(item_stems) if m != k))
@@ -676,6 +726,40 @@ class HeuristicReader:
             for k, c in enumerate(same):
                 out[(id(sent), c.i)] = 1.0 if k == winner else 0.45
         return out
+
+    def _qualifier_conflict(self, cand: _Candidate, wanted: dict[str, str]) -> bool:
+        """ "5-year OS rate?" is not answered by the value in "the 3-year OS rates were 28%": the nearest time
+        points before the value, in its clause ("3-year", or all of "1-year and 5-year"), leave out the
+        question's."""
+        sent = cand.sent
+        for t in range(cand.i - 1, -1, -1):
+            w = sent.words[t]
+            if w in {";", "."} and not sent.group[t]:
+                return False
+            m = _TIME_POINT.fullmatch(w.lower())
+            if m and m.group(2) in wanted:
+                stated = {m.group(1)}
+                k = t - 1
+                while k >= 1 and sent.words[k].lower() in {",", "and", "or"}:
+                    prev = _TIME_POINT.fullmatch(sent.words[k - 1].lower())
+                    if not prev:
+                        break
+                    stated.add(prev.group(1))
+                    k -= 2
+                return wanted[m.group(2)] not in stated
+        return False
+
+    @staticmethod
+    def _time_point_items(sent: _Sentence, start: int, end: int, wanted: dict[str, str]) -> int | None:
+        """Position of the question's time point in "the 1-year and 5-year rates were 83% and 64%, respectively"
+        (None unless the clause coordinates time points of the question's unit)."""
+        points = [m for t in range(start, end) if (m := _TIME_POINT.fullmatch(sent.words[t].lower()))]
+        units = {m.group(2) for m in points}
+        if len(points) < 2 or len(units) != 1 or not units <= wanted.keys():
+            return None
+        values = [m.group(1) for m in points]
+        want = wanted[units.pop()]
+        return values.index(want) if values.count(want) == 1 else None
 
     # ---- run ---------------------------------------------------------------------------------------------
 
@@ -703,6 +787,7 @@ class HeuristicReader:
                 for long in corpus.short_to_long.get(word, ()):
                     novelty |= long - set(analysis.head_stems)
         q = _QuestionContext(analysis, groups, sum(idf for _, idf in groups), keywords, novelty, analysis.head_stems)
+        q.time_points = {m.group(2): m.group(1) for m in _TIME_POINT.finditer(question.lower())}
         q.idf = corpus.idf
         q.idf_max = math.log((corpus.n_docs + 1) / 0.5)
         kind = analysis.answer_type
@@ -715,7 +800,11 @@ class HeuristicReader:
                 continue
             prof = self._profile(corpus, doc)
             doc_cov = sum(idf for v, idf in groups if v & prof.stems) / q.total_idf
+            stated: list[set[str]] | None = None  # items of the last "respectively" sentence so far
             for sent in prof.sentences:
+                previous = stated
+                if kind.numeric and "respectively" in sent.text:
+                    stated = self._stated_items(sent) or stated
                 if sent.end <= p.chunk.start or sent.start >= p.chunk.end:
                     continue
                 cands: list[_Candidate] = []
@@ -728,7 +817,9 @@ class HeuristicReader:
                 if "expansion" in phrase_fits:
                     cands += self._expansion_candidates(sent, analysis)
                 if kind.numeric:
-                    q.respectively.update(self._respectively(sent, cands, keywords, corpus.idf))
+                    q.respectively.update(
+                        self._respectively(sent, cands, keywords, corpus.idf, previous, q.time_points)
+                    )
                     for c in cands:
                         if not sent.group[c.i]:
                             q.series.setdefault((id(sent), c.kind), []).append((c.i, c.j))

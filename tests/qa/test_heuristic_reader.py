@@ -29,6 +29,24 @@ DOCS = {
 }
 
 
+# Time points and "respectively" across sentences; kept apart so DOCS's corpus statistics stay as they were.
+TIME_DOCS = {
+    d.id: d
+    for d in [
+        Document(
+            "t3",
+            "Median OS was 31.2 and 18.4 months in treatment-naive and pretreated patients, respectively. "
+            "The 2-year OS rates were 61% in the treatment-naive and 47% in the pretreated groups; "
+            "4-year OS rates were 33% and 21%, respectively.",
+        ),
+        Document(
+            "t5",
+            "The 1-year and 5-year relative survival rates of these patients are 83.2% and 64.3%, respectively.",
+        ),
+    ]
+}
+
+
 def passages(*doc_ids: str) -> list[RetrievedPassage]:
     out = []
     for rank, doc_id in enumerate(doc_ids or DOCS, start=1):
@@ -80,6 +98,40 @@ def test_confidence_interval_bounds_and_p_values_are_not_answers(reader: Heurist
 def test_respectively_aligns_values_with_groups(reader: HeuristicReader) -> None:
     assert top(reader, "What proportion of the older cohort had grade 3 events?", "t2") == "51%"
     assert top(reader, "What proportion of the younger cohort had grade 3 events?", "t2") == "42%"
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        # the time point picks the clause; the groups named one sentence earlier pick the value
+        ("What was the 4-year overall survival rate in pretreated patients?", "21%"),
+        ("What was the 4-year overall survival rate in treatment-naive patients?", "33%"),
+        ("What was the 2-year overall survival rate in pretreated patients?", "47%"),
+        ("What was the 2-year overall survival rate in treatment-naive patients?", "61%"),
+        # coordinated time points are the items themselves
+        ("What is the 1-year survival rate of these patients?", "83.2%"),
+        ("What is the 5-year survival rate of these patients?", "64.3%"),
+    ],
+)
+def test_respectively_without_items_inherits_them_and_time_points_must_agree(
+    reader: HeuristicReader, question: str, expected: str
+) -> None:
+    doc = TIME_DOCS["t3" if "overall" in question else "t5"]
+    got = reader.run(question, [RetrievedPassage(Chunk.from_document(doc, 0, len(doc.text), 0), 1.0, 1)], TIME_DOCS)
+    assert got and got[0].text == expected
+
+
+def test_respectively_without_any_stated_items_changes_nothing(reader: HeuristicReader) -> None:
+    doc = Document("t4", "The 4-year OS rates were 33% and 21%, respectively, in this cohort of patients.")
+    docs = {"t4": doc}
+    got = reader.run(
+        "What was the 4-year overall survival rate in pretreated patients?",
+        [RetrievedPassage(Chunk.from_document(doc, 0, len(doc.text), 0), 1.0, 1)],
+        docs,
+        5,
+    )
+    by_text = {a.text: a.score for a in got}
+    assert by_text["33%"] == pytest.approx(by_text["21%"], rel=0.2)  # no group named: neither is preferred
 
 
 def test_list_question_returns_the_whole_coordination(reader: HeuristicReader) -> None:
