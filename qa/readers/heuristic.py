@@ -16,7 +16,7 @@ import re
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from index.documents import Document
@@ -104,6 +104,9 @@ class ReaderWeights:
     document: float = 0.25
     dense: float = 0.1
     distance_scale: float = 5.0
+    # Share of a key term's weight that depends on how rare it is among the document's own sentences: the words
+    # that name the document's topic ("desmoid tumor") say little about *where* in it the answer stands.
+    within_document: float = 0.5
 
 
 @dataclass(slots=True)
@@ -611,6 +614,12 @@ class HeuristicReader:
                 named = [self._is_named(sent, t) for t in content]
                 if all(_ROMAN_OR_NUMBER.fullmatch(sent.words[t]) for t in content):
                     shape *= 0.3  # "phase III": a numeral is not a thing
+                elif (
+                    _ROMAN_OR_NUMBER.fullmatch(sent.words[cand.i])
+                    and cand.i > 0
+                    and self._is_content(sent.words[cand.i - 1])
+                ):
+                    shape *= 0.8  # "III REFLECT" out of "phase III REFLECT": the numeral belongs to the word before
                 if analysis.answer_type is AnswerType.ENTITY:
                     if not any(named):
                         shape *= 0.85
@@ -800,6 +809,7 @@ class HeuristicReader:
                 continue
             prof = self._profile(corpus, doc)
             doc_cov = sum(idf for v, idf in groups if v & prof.stems) / q.total_idf
+            qd = self._locating_weights(q, prof)
             stated: list[set[str]] | None = None  # items of the last "respectively" sentence so far
             for sent in prof.sentences:
                 previous = stated
@@ -833,7 +843,7 @@ class HeuristicReader:
                     fit = fits.get(cand.kind) or phrase_fits.get(cand.kind, 0.0)
                     if fit <= 0:
                         continue
-                    score, details = self._score(cand, fit, q, doc_cov, p.dense_score)
+                    score, details = self._score(cand, fit, qd, doc_cov, p.dense_score)
                     key = (doc.id, cand.start, cand.end)
                     if key in scored and scored[key].score >= score:
                         continue
@@ -854,6 +864,20 @@ class HeuristicReader:
                     )
         ranked = sorted(scored.values(), key=lambda a: (-a.score, a.doc_id, a.start, a.end))
         return ranked[:max_answers]
+
+    def _locating_weights(self, q: _QuestionContext, prof: _DocProfile) -> _QuestionContext:
+        """Key-term weights for finding the answer inside one document: corpus IDF times (in part) the term's
+        IDF over the document's sentences."""
+        lam = self.weights.within_document
+        if lam <= 0 or not prof.sentences:
+            return q
+        n = len(prof.sentences)
+        top = math.log((n + 1) / 0.5)
+        groups = []
+        for variants, idf in q.groups:
+            sf = sum(1 for sent in prof.sentences if any(st & variants for st in sent.stems))
+            groups.append((variants, idf * ((1 - lam) + lam * math.log((n + 1) / (sf + 0.5)) / top)))
+        return replace(q, groups=groups, total_idf=sum(w for _, w in groups) or q.total_idf)
 
     def _keyword_groups(self, corpus: _Corpus, analysis: QuestionAnalysis) -> list[tuple[frozenset[str], float]]:
         """One group per question key term, with the alternatives that count as a match (its abbreviation)."""

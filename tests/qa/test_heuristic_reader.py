@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from index.documents import Chunk, Document
 from index.retriever import RetrievedPassage
-from qa.readers.heuristic import HeuristicReader
+from qa.question import analyse
+from qa.readers.heuristic import HeuristicReader, _QuestionContext
 
 DOCS = {
     d.id: d
@@ -119,6 +122,39 @@ def test_respectively_without_items_inherits_them_and_time_points_must_agree(
     doc = TIME_DOCS["t3" if "overall" in question else "t5"]
     got = reader.run(question, [RetrievedPassage(Chunk.from_document(doc, 0, len(doc.text), 0), 1.0, 1)], TIME_DOCS)
     assert got and got[0].text == expected
+
+
+def test_topic_words_weigh_less_for_locating_the_answer_inside_a_document(reader: HeuristicReader) -> None:
+    # "xylitoma" names the document's topic in three of four sentences; "nausea" stands in one
+    doc = Document(
+        "t6",
+        "We randomly assigned 120 patients with recurrent xylitoma to drug Q or placebo. "
+        "Xylitoma has no standard treatment. Progression of xylitoma was assessed every 3 months. "
+        "The most common adverse event was nausea.",
+    )
+    docs = {"t6": doc}
+    corpus = reader._corpus_for(docs)
+    prof = reader._profile(corpus, doc)
+    question = "Was xylitoma or nausea reported?"
+    groups = reader._keyword_groups(corpus, analyse(question))
+    q = _QuestionContext(analyse(question), groups, sum(w for _, w in groups), set(), set(), frozenset())
+    weights = {min(v): w for v, w in reader._locating_weights(q, prof).groups}
+    corpus_idf = {min(v): w for v, w in groups}
+    assert corpus_idf["xylitoma"] == pytest.approx(corpus_idf["nausea"])  # one document: same corpus IDF
+    # but one locates the answer and the other does not: 4 sentences, in 1 and in 3 of them, half the weight
+    # depending on it: (0.5 + 0.5 * log(5 / 1.5) / log(10)) / (0.5 + 0.5 * log(5 / 3.5) / log(10))
+    assert weights["nausea"] / weights["xylitoma"] == pytest.approx(1.3184, abs=1e-3)
+    flat = HeuristicReader(weights=replace(reader.weights, within_document=0.0))
+    assert flat._locating_weights(q, prof) is q  # switched off: corpus IDF alone
+
+
+def test_a_numeral_belongs_to_the_word_before_it(reader: HeuristicReader) -> None:
+    doc = Document("t7", "Approval of lenvatinib rested on the phase III ZENITH trial in unresectable disease.")
+    chunk = Chunk.from_document(doc, 0, len(doc.text), 0)
+    got = reader.run(
+        "Which trial was the basis for the approval of lenvatinib?", [RetrievedPassage(chunk, 1.0, 1)], {"t7": doc}
+    )
+    assert got and got[0].text == "ZENITH"
 
 
 def test_respectively_without_any_stated_items_changes_nothing(reader: HeuristicReader) -> None:
