@@ -14,5 +14,7 @@ nice -n 5 qa bench latency --backend torch --backend onnx-int8 --requests 200 --
 nice -n 5 qa bench scale --size 10000 --size 100000 --size 1000000 --queries 200 --max-build-s 300
 nice -n 5 qa bench indexing --corpus builtin --corpus pubmedqa --corpus covidqa --backend torch --backend onnx-int8 --repeats 3 --out var/bench/indexing-full.json
 nice -n 5 qa bench scale --size 1000000 --kind hnsw_sq8 --kind ivf_sq8 --queries 200 --max-build-s 900 --no-real --out var/bench/scale-1m.json
+nice -n 5 qa bench scale --size 20000 --size 30000 --size 100000 --kind flat --kind hnsw --kind hnsw_sq8 --kind ivf_sq8 --kind auto --queries 200 --no-real --out var/bench/scale-auto.json
+nice -n 5 qa bench scale --size 1000000 --kind auto --queries 200 --max-build-s 1500 --no-real --out var/bench/scale-1m-auto.json
 nice -n 5 qa bench report --out var/bench/report.md
 echo "END $(date -u +%H:%M:%S) $(uptime)"
