@@ -49,10 +49,12 @@ def demo_pipeline(demo_settings: Settings, embedder: Embedder):
 
 
 @pytest.fixture(scope="session")
-def onnx_cache(request: pytest.FixtureRequest) -> Path:
-    """Exports are keyed by the model files' digest, so pytest's cache can keep them between runs safely."""
+def onnx_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Exports are keyed by the model files' digest, so pytest's cache can keep them between runs safely (a run
+    with `-p no:cacheprovider` exports once into a temporary folder instead)."""
     pytest.importorskip("onnxruntime")
-    return Path(request.config.cache.mkdir("onnx-export"))
+    cache = getattr(request.config, "cache", None)
+    return Path(cache.mkdir("onnx-export")) if cache is not None else tmp_path_factory.mktemp("onnx-export")
 
 
 @pytest.fixture(scope="session")

@@ -56,6 +56,30 @@ def without_timing(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k != "took_ms"}
 
 
+def json_difference(got: Any, want: Any, tol: float = 1e-5, at: str = "") -> str | None:
+    """Where two JSON values differ (None when they agree), numbers to within `tol`. A batch is encoded in one
+    call: with torch its vectors differ from one-by-one ones by float rounding, which z-score fusion carries into
+    the 6th decimal of a score; everything else (texts, ids, offsets, order) must be equal."""
+    if isinstance(want, float) and isinstance(got, (int, float)) and not isinstance(got, bool):
+        return None if abs(got - want) <= tol else f"{at}: {got} != {want}"
+    if isinstance(want, dict) and isinstance(got, dict):
+        if set(got) != set(want):
+            return f"{at}: keys {sorted(got)} != {sorted(want)}"
+        return next((d for k in want if (d := json_difference(got[k], want[k], tol, f"{at}.{k}"))), None)
+    if isinstance(want, list) and isinstance(got, list):
+        if len(got) != len(want):
+            return f"{at}: {len(got)} items != {len(want)}"
+        return next(
+            (
+                d
+                for i, (g, w) in enumerate(zip(got, want, strict=True))
+                if (d := json_difference(g, w, tol, f"{at}[{i}]"))
+            ),
+            None,
+        )
+    return None if got == want else f"{at}: {got!r} != {want!r}"
+
+
 class LiveServer:
     """uvicorn in a thread on a loopback socket bound to port 0 by us: a free port with no race."""
 
