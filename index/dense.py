@@ -52,7 +52,8 @@ HNSW_EF_CONSTRUCTION = 200  # HNSW with full vectors, as `qa index` built it bef
 HNSW_SQ8_EF_CONSTRUCTION = 100  # as measured: 21 s for 100k vectors, 557 s for 1M on the busy machine
 
 # (vectors up to, efSearch): recall@10 of HNSW-SQ8 at 10k: 0.959 at efSearch 16, 0.984 at 32; at 100k: 0.963 at
-# 32, 0.988 at 64 (0.20-0.22 ms); at 1M: 0.945 at 128, 0.980 at 256 (1.20 ms). The thin 0.963 at 100k is not taken.
+# 32, 0.988 at 64 (0.20-0.22 ms); at 1M: 0.945 at 128, 0.980 at 256 (1.20 ms; 0.975 at 1.08 ms as built here,
+# var/bench/scale-1m-auto.json). The thin 0.963 at 100k is not taken.
 # Full-vector HNSW reached a higher recall than HNSW-SQ8 at every efSearch measured, so it uses the same table.
 EF_SEARCH_BY_SIZE: tuple[tuple[int, int], ...] = ((100_000, 64), (1_000_000, 256))
 # (vectors up to, nprobe) with `ivf_lists(n)` lists: 10k (256 lists): 0.984 at nprobe 8; 100k (512): 0.968 at 32;
