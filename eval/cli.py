@@ -14,6 +14,7 @@ from eval.datasets import GoldFormat
 from index.embedder import EmbedderBackend
 from index.retriever import RetrievalMode
 from qa.readers.base import ReaderKind
+from qa.readers.transformers_reader import ReaderBackend
 
 
 def eval_command(
@@ -31,6 +32,10 @@ def eval_command(
     reader: Annotated[ReaderKind | None, typer.Option("--reader")] = None,
     reader_model: Annotated[
         str | None, typer.Option("--reader-model", help="QA checkpoint for --reader transformers.")
+    ] = None,
+    reader_backend: Annotated[
+        ReaderBackend | None,
+        typer.Option("--reader-backend", help="Reader model backend (default: QA_READER_BACKEND, torch)."),
     ] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=50, help="Passages the reader reads.")] = None,
     embedding_backend: Annotated[
@@ -69,6 +74,7 @@ def eval_command(
             retriever=retriever,
             reader=reader,
             reader_model=reader_model,
+            reader_backend=reader_backend,
             top_k=top_k,
             embedding_backend=embedding_backend,
         )

@@ -46,6 +46,17 @@ def default_threads() -> int:
     return int(torch.get_num_threads()) if torch is not None else 0
 
 
+def open_session(graph: Path, threads: int | None = None) -> onnxruntime.InferenceSession:
+    """A CPU session with every graph optimisation on and `threads` intra-op threads (None: `default_threads`)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = default_threads() if threads is None else threads
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEncoder:
     """Encodes with an exported ONNX graph; the API mirrors what `Embedder` needs."""
 
@@ -71,7 +82,6 @@ class OnnxEncoder:
         """Export the model on first use (`say` is told, since it takes a while), then open the graph."""
         if self._session is not None:
             return
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         if not (self.model_path / "tokenizer.json").is_file():
@@ -83,12 +93,8 @@ class OnnxEncoder:
                 f"the int8 export of {self.model_path} agrees with fp32 only to cosine {info.int8_cosine_mean} "
                 f"(needs {MIN_INT8_COSINE}); use the 'onnx' backend for this model"
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = default_threads() if self.threads is None else self.threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         graph = folder / (INT8_NAME if self.precision is OnnxPrecision.INT8 else FP32_NAME)
-        session = ort.InferenceSession(str(graph), options, providers=["CPUExecutionProvider"])
+        session = open_session(graph, self.threads)
 
         tokenizer = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))
         counter = Tokenizer.from_file(str(self.model_path / "tokenizer.json"))

@@ -75,11 +75,14 @@ class ExportInfo:
         return cls(**json.loads((folder / META_NAME).read_text(encoding="utf-8")))
 
 
-def folder_digest(model_path: Path) -> str:
-    """sha256 over the model folder's file names and contents (skipping docs), plus the runtime version."""
+def folder_digest(model_path: Path, task: str = "") -> str:
+    """sha256 over the model folder's file names and contents (skipping docs), plus the runtime version; `task`
+    (e.g. "reader") keeps two different exports of one folder apart, and leaves the encoder's keys unchanged."""
     import onnxruntime
 
     h = hashlib.sha256(f"export-v{EXPORT_VERSION}|onnxruntime-{onnxruntime.__version__}".encode())
+    if task:
+        h.update(f"|{task}".encode())
     for p in sorted(model_path.rglob("*")):
         if not p.is_file() or p.suffix.lower() == ".md" or p.name.startswith("."):
             continue
@@ -90,8 +93,8 @@ def folder_digest(model_path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def cache_entry(model_path: str | Path, cache_dir: str | Path = DEFAULT_ONNX_CACHE) -> Path:
-    return Path(cache_dir) / folder_digest(Path(model_path))
+def cache_entry(model_path: str | Path, cache_dir: str | Path = DEFAULT_ONNX_CACHE, task: str = "") -> Path:
+    return Path(cache_dir) / folder_digest(Path(model_path), task)
 
 
 def mean_pool(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -103,45 +106,98 @@ def mean_pool(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
     return (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
 
 
-def _export_fp32(st_model: Any, out: Path) -> tuple[list[str], int, int]:
-    """Trace the transformer (ids, mask, type ids -> last_hidden_state) with dynamic batch and length axes."""
+def trace_to_onnx(
+    model: Any,
+    inputs: dict[str, Any],
+    output_names: list[str],
+    pick: Callable[[Any], Any],
+    out: Path,
+) -> None:
+    """Trace `pick(model(**inputs))` to ONNX with dynamic batch and sequence axes on every input and output.
+
+    `inputs` is ordered as the graph's inputs; `pick` turns the model's output object into a tensor or a tuple
+    of tensors named by `output_names`."""
     import torch
 
-    transformer = getattr(st_model[0], "auto_model", None) or st_model[0].model
-    transformer.eval()
-    tokenizer = st_model.tokenizer
-    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
-    sample = tokenizer(list(CHECK_SENTENCES[:2]), padding=True, return_tensors="pt")
-    args = tuple(sample[n] for n in names)
+    names = list(inputs)
 
-    class LastHidden(torch.nn.Module):
+    class ByKeyword(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
-            return self.inner(**dict(zip(names, inputs, strict=True))).last_hidden_state
+        def forward(self, *args: torch.Tensor) -> Any:
+            return pick(self.inner(**dict(zip(names, args, strict=True))))
 
-    axes = {n: {0: "batch", 1: "sequence"} for n in names}
-    axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
+    axes = {n: {0: "batch", 1: "sequence"} for n in [*names, *output_names]}
+    model.eval()
     # The tracer warns about Python-level branches in the attention code; they take the same path for every
     # input shape (checked: fp32 matches torch to cosine 1.0 at any length), so the warnings are only noise.
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore", category=UserWarning)
         warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         torch.onnx.export(
-            LastHidden(transformer),
-            args,
+            ByKeyword(model),
+            tuple(inputs.values()),
             str(out),
             input_names=names,
-            output_names=["last_hidden_state"],
+            output_names=output_names,
             dynamic_axes=axes,
             opset_version=17,
             do_constant_folding=True,
             dynamo=False,
         )
+
+
+def _export_fp32(st_model: Any, out: Path) -> tuple[list[str], int, int]:
+    """Trace the transformer (ids, mask, type ids -> last_hidden_state)."""
+    transformer = getattr(st_model[0], "auto_model", None) or st_model[0].model
+    tokenizer = st_model.tokenizer
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in tokenizer.model_input_names]
+    sample = tokenizer(list(CHECK_SENTENCES[:2]), padding=True, return_tensors="pt")
+    trace_to_onnx(transformer, {n: sample[n] for n in names}, ["last_hidden_state"], lambda o: o.last_hidden_state, out)
     cfg = transformer.config
     return names, int(cfg.num_attention_heads), int(cfg.hidden_size)
+
+
+def optimise_and_quantise(folder: Path, num_heads: int, hidden_size: int) -> None:
+    """Fuse `model.onnx` in place, then write its per-channel int8 twin beside it."""
+    _optimise(folder / FP32_NAME, num_heads, hidden_size)
+    _quantise(folder / FP32_NAME, folder / INT8_NAME)
+
+
+def file_digests(folder: Path) -> dict[str, str]:
+    """sha256 of each graph in an entry, for `meta.json`."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.onnx"))}
+
+
+def prepare_cache(final: Path) -> None:
+    """Create the cache folder, or say which setting moves it."""
+    try:
+        final.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ModelLoadError(
+            f"cannot create the ONNX export cache {final.parent} ({err.strerror or err}); "
+            "set QA_ONNX_CACHE_DIR to a writable folder"
+        ) from err
+
+
+def publish_entry(final: Path, build: Callable[[Path], None]) -> None:
+    """Run `build` in a temporary sibling folder (it must write `meta.json` last) and rename it into place, so
+    a concurrent or interrupted export never leaves a half-written entry that a later run would trust."""
+    tmp = final.parent / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        build(tmp)
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process published the same entry first: theirs is as good as ours
+            if not (final / META_NAME).is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _optimise(path: Path, num_heads: int, hidden_size: int) -> None:
@@ -189,13 +245,7 @@ def export_model(
     final = cache_entry(model_path, cache_dir)
     if (final / META_NAME).is_file():
         return final
-    try:
-        final.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ModelLoadError(
-            f"cannot create the ONNX export cache {final.parent} ({err.strerror or err}); "
-            "set QA_ONNX_CACHE_DIR to a writable folder"
-        ) from err
+    prepare_cache(final)
     if say is not None:
         say(
             f"exporting the embedding model in {model_path} to ONNX (fp32 and int8) in {final}: once per model "
@@ -217,12 +267,11 @@ def export_model(
         raise ModelLoadError(
             f"ONNX export supports Transformer + mean Pooling (+ Normalize) models; {model_path} has {modules}"
         )
-    tmp = final.parent / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir()
-    try:
+    infos: list[ExportInfo] = []
+
+    def build(tmp: Path) -> None:
         names, heads, hidden = _export_fp32(st_model, tmp / FP32_NAME)
-        _optimise(tmp / FP32_NAME, heads, hidden)
-        _quantise(tmp / FP32_NAME, tmp / INT8_NAME)
+        optimise_and_quantise(tmp, heads, hidden)
         ref = _run_graph(tmp / FP32_NAME, st_model, names, CHECK_SENTENCES)
         q = _run_graph(tmp / INT8_NAME, st_model, names, CHECK_SENTENCES)
         cos = (ref * q).sum(axis=1)
@@ -235,18 +284,13 @@ def export_model(
             input_names=names,
             int8_cosine_mean=round(float(cos.mean()), 6),
             int8_cosine_min=round(float(cos.min()), 6),
-            files={p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(tmp.glob("*.onnx"))},
+            files=file_digests(tmp),
         )
         (tmp / META_NAME).write_text(json.dumps(asdict(info), indent=2), encoding="utf-8")
-        try:
-            os.rename(tmp, final)
-        except OSError:  # another process published the same entry first: theirs is as good as ours
-            if not (final / META_NAME).is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        infos.append(info)
+
+    publish_entry(final, build)
+    info = infos[0]
     if say is not None:
         say(f"ONNX export done in {time.perf_counter() - t0:.0f} s (int8 mean cosine to fp32 {info.int8_cosine_mean})")
     return final

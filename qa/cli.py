@@ -21,6 +21,7 @@ from index.errors import QAError
 from index.ingest import CorpusFormat, InvalidRecordPolicy
 from index.retriever import RetrievalMode
 from qa.readers.base import ReaderKind
+from qa.readers.transformers_reader import ReaderBackend
 from qa.settings import Settings, offline_by_default
 
 app = typer.Typer(
@@ -111,6 +112,10 @@ def ask_command(
     reader_model: Annotated[
         str | None, typer.Option("--reader-model", help="QA checkpoint for --reader transformers.")
     ] = None,
+    reader_backend: Annotated[
+        ReaderBackend | None,
+        typer.Option("--reader-backend", help="Reader model backend (default: QA_READER_BACKEND, torch)."),
+    ] = None,
     index_dir: IndexDirOpt = None,
     embedding_backend: EmbeddingBackendOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON form (see README).")] = False,
@@ -119,7 +124,11 @@ def ask_command(
     from qa.pipeline import QAPipeline
 
     settings = load_settings(
-        index_dir=index_dir, reader=reader, reader_model=reader_model, embedding_backend=embedding_backend
+        index_dir=index_dir,
+        reader=reader,
+        reader_model=reader_model,
+        reader_backend=reader_backend,
+        embedding_backend=embedding_backend,
     )
     pipeline = QAPipeline(settings)
     try:

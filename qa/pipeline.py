@@ -116,7 +116,12 @@ def build_reader(kind: ReaderKind, settings: Settings, embedder: Embedder) -> Re
 
     if not settings.reader_model:
         raise ReaderUnavailableError("the transformers reader needs a model: set QA_READER_MODEL or --reader-model")
-    return TransformersReader(model=settings.reader_model, max_answer_tokens=settings.max_answer_tokens)
+    return TransformersReader(
+        model=settings.reader_model,
+        max_answer_tokens=settings.max_answer_tokens,
+        backend=settings.reader_backend,
+        onnx_cache_dir=settings.onnx_cache_path(),
+    )
 
 
 def build_embedder(settings: Settings) -> Embedder:

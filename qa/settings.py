@@ -20,6 +20,7 @@ from index.embedder import BUNDLED_MODEL, EmbedderBackend
 from index.retriever import FusionConfig, FusionMethod, RetrievalMode
 from index.store import IndexConfig
 from qa.readers.base import ReaderKind
+from qa.readers.transformers_reader import ReaderBackend
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILTIN_CORPUS = PACKAGE_DIR / "data" / "abstracts.jsonl"
@@ -89,6 +90,11 @@ class Settings(BaseSettings):
     reader: ReaderKind = ReaderKind.HEURISTIC
     reader_model: str | None = Field(
         None, description="Extractive QA checkpoint (folder or hub id) for the transformers reader."
+    )
+    reader_backend: ReaderBackend = Field(
+        ReaderBackend.TORCH,
+        description="torch (default), onnx (same logits, exported once from the local reader folder into the ONNX "
+        "cache) or onnx-int8 (refused unless it picks fp32's spans on the export's check questions).",
     )
     expand_documents: int = Field(3, ge=0, le=20, description="Read whole top documents (when short), not just chunks.")
     expand_max_chars: int = Field(6000, ge=0, description="Documents longer than this are read chunk by chunk only.")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from index.documents import Document
     from index.retriever import RetrievedPassage
+    from qa.readers.onnx_reader import OnnxQAModel
 
 BUNDLED_READER_DIR = Path(__file__).resolve().parents[1] / "data" / "reader"
 """Where a compact trained reader ships inside the package (see `qa train-reader`)."""
@@ -39,6 +40,24 @@ class Precision(StrEnum):
 
     FP32 = "fp32"
     BF16 = "bf16"
+
+
+class ReaderBackend(StrEnum):
+    """What runs the model call: torch (the reference and the default), or a locally exported ONNX graph
+    (`qa.readers.onnx_reader`): the same logits in fp32, or per-channel int8 where it picks fp32's spans.
+    Tokenisation, windows and span decoding are the same code for all three."""
+
+    TORCH = "torch"
+    ONNX = "onnx"
+    ONNX_INT8 = "onnx-int8"
+
+    @classmethod
+    def parse(cls, value: ReaderBackend | str) -> ReaderBackend:
+        try:
+            return cls(value)
+        except ValueError:
+            choices = ", ".join(b.value for b in cls)
+            raise ValueError(f"unknown reader backend {value!r}; choose one of: {choices}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +174,15 @@ class TransformersReader:
         top_n: int = 20,
         device: str | None = None,
         precision: Precision | str = Precision.FP32,
+        backend: ReaderBackend | str = ReaderBackend.TORCH,
+        onnx_cache_dir: str | Path | None = None,
     ) -> None:
         self.model_name = model
         self.precision = Precision(precision)
+        self.backend = ReaderBackend.parse(backend)
+        if self.backend is not ReaderBackend.TORCH and self.precision is not Precision.FP32:
+            raise ValueError(f"precision {self.precision.value} is for the torch reader backend only")
+        self.onnx_cache_dir = onnx_cache_dir
         self.max_answer_tokens = max_answer_tokens
         self.max_length = max_length
         self.stride = stride
@@ -165,6 +190,7 @@ class TransformersReader:
         self.top_n = top_n
         self.device = device
         self._model: PreTrainedModel | None = None
+        self._onnx: OnnxQAModel | None = None
         self._tokenizer: PreTrainedTokenizerBase | None = None
         # Fast tokenizers are not safe to call from two threads at once ("Already borrowed").
         self._tokenizer_lock = threading.Lock()
@@ -180,7 +206,7 @@ class TransformersReader:
         return reader
 
     def warm_up(self) -> None:
-        if self._model is not None:
+        if self._model is not None or self._onnx is not None:
             return
         import torch
         from transformers import AutoModelForQuestionAnswering, AutoTokenizer
@@ -189,9 +215,14 @@ class TransformersReader:
         local = Path(path).is_dir()
         if not local and (Path(path).is_absolute() or path.startswith(".") or Path(path).exists()):
             raise ModelLoadError(f"reader model folder not found: {path}")
+        if not local and self.backend is not ReaderBackend.TORCH:
+            raise ModelLoadError(
+                f"the {self.backend.value} reader backend exports a local model folder; {path} is not one"
+            )
         try:
             tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local)
-            model = AutoModelForQuestionAnswering.from_pretrained(path, local_files_only=local, dtype=torch.float32)
+            if self.backend is ReaderBackend.TORCH:
+                model = AutoModelForQuestionAnswering.from_pretrained(path, local_files_only=local, dtype=torch.float32)
         except Exception as err:
             raise ModelLoadError(
                 f"cannot load reader model {self.model_name!r} ({type(err).__name__}: {err}); give a local "
@@ -199,9 +230,26 @@ class TransformersReader:
             ) from err
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"reader model {self.model_name!r} has no fast tokenizer: offsets need one")
-        self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        self._model = model.to(self.device).eval()
+        if self.backend is ReaderBackend.TORCH:
+            self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
+            self._model = model.to(self.device).eval()
+        else:
+            self._onnx = self._onnx_model(path)
         self._tokenizer = tokenizer
+
+    def _onnx_model(self, path: str) -> OnnxQAModel:
+        try:
+            from index.onnx_export import DEFAULT_ONNX_CACHE, OnnxPrecision
+            from qa.readers.onnx_reader import OnnxQAModel
+        except ImportError as err:
+            raise ModelLoadError(
+                f"the {self.backend.value} reader backend needs onnxruntime and onnx; reinstall the project "
+                "(pip install -e .) or use QA_READER_BACKEND=torch"
+            ) from err
+        precision = OnnxPrecision.INT8 if self.backend is ReaderBackend.ONNX_INT8 else OnnxPrecision.FP32
+        onnx = OnnxQAModel(path, precision, self.onnx_cache_dir or DEFAULT_ONNX_CACHE)
+        onnx.warm_up()
+        return onnx
 
     @property
     def model(self) -> PreTrainedModel:
@@ -216,10 +264,17 @@ class TransformersReader:
         return self._tokenizer
 
     def _logits(self, windows: Windows) -> tuple[torch.Tensor, torch.Tensor]:
+        """Start and end logits of every window, [n_windows, length] float32 on the CPU, from either backend."""
         import torch
 
         names = [n for n in self.tokenizer.model_input_names if n in windows.encoding]
         starts, ends = [], []
+        if self._onnx is not None:
+            for i in range(0, len(windows), self.batch_size):
+                start, end = self._onnx({n: windows.encoding[n][i : i + self.batch_size].numpy() for n in names})
+                starts.append(torch.from_numpy(start))
+                ends.append(torch.from_numpy(end))
+            return torch.cat(starts), torch.cat(ends)
         autocast = torch.autocast(
             device_type=str(self.device).split(":")[0], dtype=torch.bfloat16, enabled=self.precision is Precision.BF16
         )

@@ -182,3 +182,72 @@ def test_missing_folder_is_a_clear_model_load_error(tmp_path: Path) -> None:
     doc = Document(id="m", text="some text")
     with pytest.raises(RuntimeError, match="warm_up"):
         TransformersReader(str(missing)).run("q?", passages_for(doc, [(0, 9)]), {"m": doc})
+
+
+# --- the ONNX backend: only the model call changes, so logits and answers must match torch's ---
+
+ONNX_TEXTS = [
+    f"Intro sentence here. {FILLER}. Result: {START} dose was 300 mg {END}. Closing words.",
+    " ".join([FILLER] * 12) + f" finally {START} late answer {END} here. " + " ".join([FILLER] * 2),
+    f"{FILLER} {FILLER} {START} shared {END} {FILLER}",
+    f"Start. {START} one two three four five six seven eight nine ten eleven twelve {END}. End.",
+]
+
+
+@pytest.fixture(scope="module")
+def onnx_reader(marker_model: Path, onnx_cache: Path) -> TransformersReader:
+    r = TransformersReader(
+        str(marker_model), max_answer_tokens=10, max_length=64, stride=16, backend="onnx", onnx_cache_dir=onnx_cache
+    )
+    r.warm_up()
+    return r
+
+
+def test_onnx_logits_match_torch_on_every_window(reader: TransformersReader, onnx_reader: TransformersReader) -> None:
+    windows = encode_windows(reader.tokenizer, "What was the dose?", ONNX_TEXTS, reader.max_length, reader.stride)
+    assert len(windows) >= 6
+    torch_start, torch_end = reader._logits(windows)
+    onnx_start, onnx_end = onnx_reader._logits(windows)
+    assert onnx_start.shape == torch_start.shape and onnx_end.shape == torch_end.shape
+    assert float((onnx_start - torch_start).abs().max()) < 1e-4
+    assert float((onnx_end - torch_end).abs().max()) < 1e-4
+
+
+def test_onnx_reader_gives_torch_answers(reader: TransformersReader, onnx_reader: TransformersReader) -> None:
+    """The best answer is identical; below it the marker model scores many spans exactly alike (logit 0), and
+    float noise may order such ties differently, so the rest is compared by score only."""
+    docs = {f"d{i}": Document(id=f"d{i}", text=t) for i, t in enumerate(ONNX_TEXTS)}
+    groups = [[d] for d in docs.values()] + [list(docs.values())]
+    for question in ("What was the dose?", "Where is the answer?", "why " * 200):
+        for group in groups:
+            passages = [p for d in group for p in passages_for(d, [(0, len(d.text))])]
+            want = reader.run(question, passages, docs, max_answers=5)
+            got = onnx_reader.run(question, passages, docs, max_answers=5)
+            assert want and START in want[0].text
+            key = (want[0].text, want[0].start, want[0].end, want[0].doc_id)
+            assert (got[0].text, got[0].start, got[0].end, got[0].doc_id) == key
+            assert [a.score for a in got] == pytest.approx([a.score for a in want], abs=1e-5)
+
+
+def test_a_second_onnx_warm_up_reuses_the_export(
+    marker_model: Path, onnx_cache: Path, onnx_reader: TransformersReader, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from index.onnx_export import cache_entry
+    from qa.readers import onnx_reader as module
+
+    def no_export(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the cached export should have been reused")
+
+    monkeypatch.setattr(module, "trace_to_onnx", no_export)
+    entry = cache_entry(marker_model, onnx_cache, module.READER_TASK)
+    before = (entry / "meta.json").stat().st_mtime_ns
+    again = TransformersReader(str(marker_model), max_length=64, stride=16, backend="onnx", onnx_cache_dir=onnx_cache)
+    again.warm_up()
+    assert (entry / "meta.json").stat().st_mtime_ns == before
+    doc = Document(id="q", text=f"x {START} y {END} z")
+    assert again.run("q?", passages_for(doc, [(0, len(doc.text))]), {"q": doc})[0].text == f"{START} y {END}"
+
+
+def test_unknown_reader_backend_lists_the_choices(marker_model: Path) -> None:
+    with pytest.raises(ValueError, match="torch, onnx, onnx-int8"):
+        TransformersReader(str(marker_model), backend="tensorrt")
