@@ -93,8 +93,8 @@ class Settings(BaseSettings):
     )
     reader_backend: ReaderBackend = Field(
         ReaderBackend.TORCH,
-        description="torch (default), onnx (same logits, exported once from the local reader folder into the ONNX "
-        "cache) or onnx-int8 (refused unless it picks fp32's spans on the export's check questions).",
+        description="torch (default) or onnx: the same logits, from a graph exported once from the local reader "
+        "folder into the ONNX cache; no faster than torch on 384-token windows on 2 cores (PERFORMANCE.md).",
     )
     expand_documents: int = Field(3, ge=0, le=20, description="Read whole top documents (when short), not just chunks.")
     expand_max_chars: int = Field(6000, ge=0, description="Documents longer than this are read chunk by chunk only.")

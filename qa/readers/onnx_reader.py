@@ -1,12 +1,12 @@
-"""ONNX Runtime for the extractive reader's model call: the same start/end logits as torch, faster on CPU.
+"""ONNX Runtime for the extractive reader's model call: the same start/end logits as torch.
 
 Only the model call moves: `TransformersReader` still tokenises, cuts windows and decodes spans itself, so the
 torch and ONNX backends share every line but the forward pass. The export follows the encoder's recipe
 (`index.onnx_export`): `torch.onnx.export` of the local folder's `AutoModelForQuestionAnswering` with dynamic
 batch and sequence axes, fused by ONNX Runtime's transformer optimiser, plus a per-channel int8 twin. It is
 cached under a digest of the folder's files (with the task "reader", so it never collides with an encoder
-export), and `meta.json` records how often int8's best span equals fp32's on a few check questions: the
-onnx-int8 backend is refused unless that is every one of them.
+export), and `meta.json` records how often int8's best span equals fp32's on a few check questions, and
+`OnnxQAModel` refuses int8 unless that is every one of them (the reader offers no int8 backend yet).
 """
 
 from __future__ import annotations
