@@ -425,6 +425,8 @@ class KillTrials:
             with self._trial_dir() as d:
                 env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
                 cmd = [sys.executable, "-m", "qa.cli", "index", "--corpus", str(self.corpus_b), "--index-dir", str(d)]
+                # the same embedder as the golden indexes and the checks, whatever the service's default backend
+                cmd += ["--embedding-backend", self.embedder.backend.value]
                 proc = subprocess.Popen(
                     cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=self.workdir
                 )
