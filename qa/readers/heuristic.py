@@ -289,7 +289,9 @@ class HeuristicReader:
         self.max_answer_tokens = max_answer_tokens
         self.weights = weights
         self._corpus: _Corpus | None = None
-        self._corpus_key: tuple[int, int] | None = None
+        # The mapping the statistics were computed from, held so that its identity cannot be reused: keyed by id()
+        # alone, a new mapping (a swapped index, a test's dict) allocated where a freed one was got stale statistics.
+        self._corpus_docs: Mapping[str, Document] | None = None
         self._lock = threading.Lock()
 
     def warm_up(self) -> None:
@@ -298,9 +300,8 @@ class HeuristicReader:
     # ---- corpus statistics -------------------------------------------------------------------------------
 
     def _corpus_for(self, documents: Mapping[str, Document]) -> _Corpus:
-        key = (id(documents), len(documents))
         with self._lock:
-            if self._corpus is not None and self._corpus_key == key:
+            if self._corpus is not None and self._corpus_docs is documents and self._corpus.n_docs == len(documents):
                 return self._corpus
             df: dict[str, int] = {}
             short_to_long: dict[str, set[frozenset[str]]] = {}
@@ -315,7 +316,7 @@ class HeuristicReader:
             idf = {t: math.log((n + 1) / (c + 0.5)) for t, c in df.items()}
             long_to_short = [(long, short) for short, longs in short_to_long.items() for long in longs]
             self._corpus = _Corpus(idf, n, short_to_long, long_to_short)
-            self._corpus_key = key
+            self._corpus_docs = documents
             return self._corpus
 
     def _profile(self, corpus: _Corpus, doc: Document) -> _DocProfile:

@@ -194,3 +194,17 @@ def test_answers_are_inside_the_cited_passage(reader: HeuristicReader) -> None:
     answers = reader.run("How many patients were enrolled?", [RetrievedPassage(chunk, 1.0, 1)], DOCS, 10)
     assert all(a.start >= start for a in answers)
     assert "652" not in [a.text for a in answers]
+
+
+def test_statistics_follow_the_documents_handed_in_not_a_reused_address(reader: HeuristicReader) -> None:
+    # Two mappings of the same size, the first freed before the second exists: CPython often gives the second the
+    # first one's address, which an id()-keyed cache mistook for the same corpus (stale IDF and sentence profiles).
+    question = "What was the response rate?"
+    first = Document("same-id", "The response rate was 10%. Nothing else was measured.")
+    second = Document("same-id", "Survival improved. The response rate was 55% in this study.")
+    for doc in (first, second):
+        docs = {doc.id: doc}
+        got = reader.run(question, [RetrievedPassage(Chunk.from_document(doc, 0, len(doc.text), 0), 1.0, 1)], docs)
+        assert got and got[0].text == ("10%" if doc is first else "55%")
+        assert doc.text[got[0].start : got[0].end] == got[0].text
+        del docs
