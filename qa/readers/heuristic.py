@@ -804,13 +804,18 @@ class HeuristicReader:
         fits = _FIT.get(kind, {})
         phrase_fits = _PHRASE_FIT.get(kind, {})
         scored: dict[tuple[str, int, int], Answer] = {}
+        per_doc: dict[str, tuple[float, _QuestionContext]] = {}  # document coverage and locating weights
         for p in passages:
             doc = documents.get(p.chunk.doc_id)
             if doc is None:
                 continue
             prof = self._profile(corpus, doc)
-            doc_cov = sum(idf for v, idf in groups if v & prof.stems) / q.total_idf
-            qd = self._locating_weights(q, prof)
+            if doc.id not in per_doc:  # an expanded abstract comes as several passages: weigh its terms once
+                per_doc[doc.id] = (
+                    sum(idf for v, idf in groups if v & prof.stems) / q.total_idf,
+                    self._locating_weights(q, prof),
+                )
+            doc_cov, qd = per_doc[doc.id]
             stated: list[set[str]] | None = None  # items of the last "respectively" sentence so far
             for sent in prof.sentences:
                 previous = stated
