@@ -254,7 +254,7 @@ class EvalRunner:
             RunConfig(retriever, k, oracle=True) for k in readers
         ]
 
-    def _oracle_passages(self, example: Example) -> list[RetrievedPassage]:
+    def oracle_passages(self, example: Example) -> list[RetrievedPassage]:
         """Every chunk of every gold document, in document order: perfect retrieval."""
         chunks = [c for doc_id in example.gold_doc_ids for c in self._chunks_by_doc.get(doc_id, [])]
         return [RetrievedPassage(chunk=c, score=1.0, rank=r) for r, c in enumerate(chunks, start=1)]
@@ -279,7 +279,7 @@ class EvalRunner:
             latency = (time.perf_counter() - t0) * 1000
             return QuestionRecord(example, None, None, None, None, ranked, [], latency, read=False)
         if config.oracle and example.gold_doc_ids:
-            passages = self._oracle_passages(example)
+            passages = self.oracle_passages(example)
             t0 = time.perf_counter()
             answers = self.pipeline.read(q, passages, reader=config.reader)
             latency = (time.perf_counter() - t0) * 1000
@@ -348,7 +348,11 @@ class EvalRunner:
             "oracle": config.oracle,
             "top_k": s.top_k,
             "max_answers": s.max_answers,
-            "min_answer_score": s.min_answer_score,
+            "min_answer_score": self.pipeline.min_score(self.pipeline.reader(config.reader)) if config.reader else None,
+            "retrieval_weight": (
+                self.pipeline.retrieval_weight(self.pipeline.reader(config.reader)) if config.reader else None
+            ),
+            "expand_documents": s.expand_documents,
             "max_answer_tokens": s.max_answer_tokens,
             "fusion": {
                 "method": s.fusion_method.value,

@@ -196,7 +196,7 @@ def _register_plugins() -> None:
     """Commands owned by other packages; each module's `register(app)` must import nothing heavy."""
     import importlib
 
-    for module in ("service.cli", "eval.cli", "qa.training_cli", "eval.bench_cli"):
+    for module in ("service.cli", "eval.cli", "eval.calibrate_cli", "qa.training_cli", "eval.bench_cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as err:

@@ -114,8 +114,6 @@ def build_reader(kind: ReaderKind, settings: Settings, embedder: Embedder) -> Re
         return HeuristicReader(embedder=embedder, max_answer_tokens=settings.max_answer_tokens)
     from qa.readers.transformers_reader import TransformersReader
 
-    if not settings.reader_model:
-        raise ReaderUnavailableError("the transformers reader needs a model: set QA_READER_MODEL or --reader-model")
     return TransformersReader(
         model=settings.reader_model,
         max_answer_tokens=settings.max_answer_tokens,
@@ -325,13 +323,19 @@ class QAPipeline:
         """Read given passages (the oracle-retrieval path of the evaluation uses this directly)."""
         snap = snapshot or self.snapshot
         n = max_answers or self.settings.max_answers
-        candidates = self.reader(reader or self.settings.reader).run(
-            question, self.expand_passages(passages, snap), snap.index.documents, n * 4
-        )
+        chosen = self.reader(reader or self.settings.reader)
+        candidates = chosen.run(question, self.expand_passages(passages, snap), snap.index.documents, n * 4)
         ranks = document_ranks([p.chunk.doc_id for p in passages])
-        candidates = combine_with_retrieval(candidates, ranks, self.settings.retrieval_weight)
-        threshold = self.settings.min_answer_score if min_score is None else min_score
-        return rank_answers(candidates, n, threshold)
+        candidates = combine_with_retrieval(candidates, ranks, self.retrieval_weight(chosen))
+        return rank_answers(candidates, n, self.min_score(chosen) if min_score is None else min_score)
+
+    def min_score(self, reader: Reader) -> float:
+        """The abstention threshold in force for `reader`: the setting when given, else the reader's own."""
+        return reader.min_score if self.settings.min_answer_score is None else self.settings.min_answer_score
+
+    def retrieval_weight(self, reader: Reader) -> float:
+        w = self.settings.retrieval_weight
+        return reader.retrieval_weight if w is None else w
 
     def _prepare(self, ask: Ask) -> _Prepared:
         return _Prepared(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from index.sentences import split_sentences
 from qa.answers import Answer
 
 _NORM = re.compile(r"\W+")
@@ -14,12 +15,25 @@ def answer_key(answer: Answer) -> str:
     return _NORM.sub(" ", answer.text.lower()).strip()
 
 
+def sentence_key(answer: Answer) -> tuple[str, int]:
+    """The document and start offset of the sentence the answer stands in (chunks are cut at sentence
+    boundaries, so every passage holding the sentence gives the same key)."""
+    span = answer.span_in_passage
+    for start, end in split_sentences(answer.passage.text):
+        if start <= span.start < end:
+            return answer.doc_id, answer.passage.start + start
+    return answer.doc_id, answer.start
+
+
 def rank_answers(answers: Iterable[Answer], max_answers: int, min_score: float) -> list[Answer]:
-    """Best first; one answer per normalised text (the same fact from overlapping chunks or documents) and
-    one per overlapping document span; nothing under `min_score`."""
+    """Best first; one answer per normalised text (the same fact from overlapping chunks or documents), one per
+    overlapping document span, and one per sentence: the other values of the sentence that holds a better
+    answer belong to another arm, group or time point ("16.4 months with STRIDE and 13.8 months with
+    sorafenib") and are not answers to the same question. Nothing under `min_score`."""
     ordered = sorted(answers, key=lambda a: (-a.score, a.doc_id, a.start, a.end))
     kept: list[Answer] = []
     seen_text: set[str] = set()
+    seen_sentences: set[tuple[str, int]] = set()
     for ans in ordered:
         if ans.score < min_score:
             break
@@ -28,7 +42,11 @@ def rank_answers(answers: Iterable[Answer], max_answers: int, min_score: float) 
             continue
         if any(k.doc_id == ans.doc_id and k.start < ans.end and ans.start < k.end for k in kept):
             continue
+        sentence = sentence_key(ans)
+        if sentence in seen_sentences:
+            continue
         seen_text.add(key)
+        seen_sentences.add(sentence)
         kept.append(ans)
         if len(kept) >= max_answers:
             break

@@ -20,7 +20,7 @@ from index.embedder import BUNDLED_MODEL, EmbedderBackend
 from index.retriever import FusionConfig, FusionMethod, RetrievalMode
 from index.store import IndexConfig
 from qa.readers.base import ReaderKind
-from qa.readers.transformers_reader import ReaderBackend
+from qa.readers.transformers_reader import BUNDLED_READER_DIR, ReaderBackend
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILTIN_CORPUS = PACKAGE_DIR / "data" / "abstracts.jsonl"
@@ -87,9 +87,11 @@ class Settings(BaseSettings):
     expand_abbreviations: bool = Field(True, description="Add corpus-defined abbreviation forms to BM25 queries.")
     top_k: int = Field(5, ge=1, le=50)
 
-    reader: ReaderKind = ReaderKind.HEURISTIC
-    reader_model: str | None = Field(
-        None, description="Extractive QA checkpoint (folder or hub id) for the transformers reader."
+    reader: ReaderKind = ReaderKind.TRANSFORMERS
+    reader_model: str = Field(
+        str(BUNDLED_READER_DIR),
+        description="Extractive QA checkpoint (folder or hub id) for the transformers reader; default: the model "
+        "trained by `qa train-reader` and shipped in qa/data/reader (MODEL_CARD.md there).",
     )
     reader_backend: ReaderBackend = Field(
         ReaderBackend.TORCH,
@@ -98,12 +100,20 @@ class Settings(BaseSettings):
     )
     expand_documents: int = Field(3, ge=0, le=20, description="Read whole top documents (when short), not just chunks.")
     expand_max_chars: int = Field(6000, ge=0, description="Documents longer than this are read chunk by chunk only.")
-    retrieval_weight: float = Field(
-        0.0, ge=0, le=1, description="Share of 1/document-rank in an answer's score (BERTserini-style)."
+    retrieval_weight: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share of 1/document-rank in an answer's score (BERTserini-style); default: the value "
+        "calibrated for the reader (the shipped model's calibration.json).",
     )
     max_answers: int = Field(3, ge=1, le=20)
-    min_answer_score: float = Field(
-        0.30, ge=0, le=1, description="Abstain below this; chosen on seed_dev (midway between 0.25 and 0.35)."
+    min_answer_score: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Abstain below this score; default: the threshold calibrated for the reader on several dev "
+        "sets (the shipped model's calibration.json; 0.30 for the heuristic reader).",
     )
     max_answer_tokens: int = Field(30, ge=1, le=200)
     faiss_threads: int = Field(1, ge=1, description="OpenMP threads for FAISS; 1 is fastest for single queries.")

@@ -31,7 +31,17 @@ from index.embedder import BUNDLED_MODEL, resolve_model_path
 from index.errors import ModelLoadError, QAError
 from index.retriever import RetrievedPassage
 from qa.readers.transformers_reader import Precision
-from qa.training_data import SquadExample, TrainingDataError, build_features, load_squad, sha256_file
+from qa.training_data import (
+    SquadExample,
+    TrainingDataError,
+    build_features,
+    describe,
+    features_digest,
+    length_grouped_batches,
+    load_squad,
+    pair_unanswerable,
+    sha256_file,
+)
 
 if TYPE_CHECKING:
     from qa.readers.base import Reader
@@ -110,18 +120,22 @@ def evaluate_reader(
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    train_path: Path
-    dev_path: Path
+    """One training run. `train_paths` are read and shuffled together (SQuAD and COVID-QA train, say);
+    the checkpoint kept is the one with the best mean F1 over the `dev_paths` samples."""
+
+    train_paths: tuple[Path, ...]
+    dev_paths: tuple[Path, ...]
     output_dir: Path
     base_model: str = DEFAULT_BASE_MODEL
     epochs: int = 2
-    batch_size: int = 16
+    batch_size: int = 32
     lr: float = 1e-4
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
-    max_length: int = 384
-    stride: int = 128
+    max_length: int = 256
+    stride: int = 64
     negative_ratio: float = 1.0
+    unanswerable_ratio: float = 0.0
     seed: int = 13
     max_steps: int | None = None
     grad_clip: float = 1.0
@@ -135,13 +149,21 @@ class TrainConfig:
     resume: bool = False
 
     def __post_init__(self) -> None:
+        if isinstance(self.train_paths, (str, Path)):
+            object.__setattr__(self, "train_paths", (Path(self.train_paths),))
+        if isinstance(self.dev_paths, (str, Path)):
+            object.__setattr__(self, "dev_paths", (Path(self.dev_paths),))
+        object.__setattr__(self, "train_paths", tuple(Path(p) for p in self.train_paths))
+        object.__setattr__(self, "dev_paths", tuple(Path(p) for p in self.dev_paths))
+        if not self.train_paths or not self.dev_paths:
+            raise TrainingError("at least one training file and one dev file are needed")
         for name in ("epochs", "batch_size", "max_length"):
             if getattr(self, name) < 1:
                 raise TrainingError(f"{name} must be >= 1")
         if not 0 <= self.stride < self.max_length:
             raise TrainingError(f"stride must be in [0, max_length), got {self.stride}")
-        if self.lr <= 0 or self.negative_ratio < 0 or not 0 <= self.warmup_ratio < 1:
-            raise TrainingError("lr must be > 0, negative_ratio >= 0 and warmup_ratio in [0, 1)")
+        if self.lr <= 0 or self.negative_ratio < 0 or self.unanswerable_ratio < 0 or not 0 <= self.warmup_ratio < 1:
+            raise TrainingError("lr must be > 0, negative_ratio and unanswerable_ratio >= 0 and warmup_ratio in [0, 1)")
 
     def trajectory(self) -> dict[str, Any]:
         """What determines the weights; a checkpoint resumes only under the same values."""
@@ -155,19 +177,22 @@ class TrainConfig:
             "max_length": self.max_length,
             "stride": self.stride,
             "negative_ratio": self.negative_ratio,
+            "unanswerable_ratio": self.unanswerable_ratio,
             "seed": self.seed,
             "max_steps": self.max_steps,
             "grad_clip": self.grad_clip,
             "precision": str(self.precision),
+            "batching": "length-grouped (megabatches of 50 batches), padded to the batch's longest window",
         }
 
 
 def check_separate(config: TrainConfig, train: Sequence[SquadExample], dev: Sequence[SquadExample]) -> None:
     """Refuse test data for training and any context shared by train and dev (selection would be optimistic)."""
-    if "test" in config.train_path.name.lower():
-        raise TrainingError(f"refusing to train on {config.train_path}: test splits are for measurement only")
-    if config.train_path.resolve() == config.dev_path.resolve():
-        raise TrainingError("train and dev are the same file")
+    for path in config.train_paths:
+        if "test" in path.name.lower():
+            raise TrainingError(f"refusing to train on {path}: test splits are for measurement only")
+        if any(path.resolve() == d.resolve() for d in config.dev_paths):
+            raise TrainingError(f"{path} is both a training and a dev file")
     train_contexts = {hashlib.sha256(ex.context.encode()).digest() for ex in train}
     shared = [ex.id for ex in dev if hashlib.sha256(ex.context.encode()).digest() in train_contexts]
     if shared:
@@ -253,9 +278,21 @@ def _write_report(output_dir: Path, report: dict[str, Any]) -> None:
     os.replace(tmp, output_dir / "training.json")
 
 
+def _load_sets(paths: Sequence[Path]) -> tuple[list[SquadExample], list[dict[str, Any]]]:
+    examples: list[SquadExample] = []
+    info = []
+    for path in paths:
+        loaded = load_squad(path)
+        examples.extend(loaded)
+        info.append({"path": str(path), "sha256": sha256_file(path), "questions": len(loaded)})
+    return examples, info
+
+
 def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool = True) -> TrainResult:
-    """Train, evaluate on a dev sample every `eval_every` steps (and at the end of each epoch when unset),
-    save the best weights as a transformers folder in `output_dir`, then score that folder on the full dev."""
+    """Train, evaluate on dev samples every `eval_every` steps (and at the end of each epoch when unset),
+    save the best weights (mean F1 over the dev files) as a transformers folder in `output_dir`, then score
+    that folder on each whole dev file."""
+    import numpy as np
     import torch
     import transformers
     from tqdm.auto import tqdm
@@ -266,18 +303,16 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
     if config.threads:
         torch.set_num_threads(config.threads)
     device = pick_device()
-    train_set, dev_set = load_squad(config.train_path), load_squad(config.dev_path)
-    check_separate(config, train_set, dev_set)
+    train_set, train_info = _load_sets(config.train_paths)
+    dev_sets = {str(path): load_squad(path) for path in config.dev_paths}
+    for dev in dev_sets.values():
+        check_separate(config, train_set, dev)
     data = {
-        "train": {
-            "path": str(config.train_path),
-            "sha256": sha256_file(config.train_path),
-            "questions": len(train_set),
-        },
-        "dev": {"path": str(config.dev_path), "sha256": sha256_file(config.dev_path), "questions": len(dev_set)},
+        "train": train_info,
+        "dev": [{"path": path, "sha256": sha256_file(path), "questions": len(dev)} for path, dev in dev_sets.items()],
     }
     fingerprint = hashlib.sha256(
-        json.dumps([config.trajectory(), data["train"]["sha256"]], sort_keys=True).encode()
+        json.dumps([config.trajectory(), [t["sha256"] for t in train_info]], sort_keys=True).encode()
     ).hexdigest()[:16]
 
     random.seed(config.seed)
@@ -286,14 +321,20 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
     model.to(device)
     say(f"base model {config.base_model} ({base_path}) on {device}")
 
-    with tqdm(total=len(train_set), desc="windows", unit="q", disable=not progress, mininterval=5) as bar:
+    unanswerable = pair_unanswerable(train_set, config.unanswerable_ratio, config.seed)
+    examples = train_set + unanswerable
+    t_feat = time.perf_counter()
+    with tqdm(total=len(examples), desc="windows", unit="q", disable=not progress, mininterval=5) as bar:
         features = build_features(
-            tokenizer, train_set, config.max_length, config.stride, config.negative_ratio, config.seed, bar.update
+            tokenizer, examples, config.max_length, config.stride, config.negative_ratio, config.seed, bar.update
         )
+    feature_s = time.perf_counter() - t_feat
     if len(features) == 0:
-        raise TrainingDataError(f"{config.train_path}: no training windows")
-    say(f"training windows: {features.stats.to_json()}")
+        raise TrainingDataError(f"{config.train_paths[0]}: no training windows")
+    windows = {**describe(features), "seconds": round(feature_s, 1), "digest": features_digest(features)}
+    say(f"training windows in {feature_s:.1f} s: {windows}")
 
+    lengths = features.lengths
     steps_per_epoch = math.ceil(len(features) / config.batch_size)
     total = config.epochs * steps_per_epoch
     if config.max_steps is not None:
@@ -306,10 +347,11 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
         {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
     ]
     optimizer = torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
-    dev_eval = dev_subset(dev_set, config.dev_sample, config.seed)
+    dev_evals = {path: dev_subset(dev, config.dev_sample, config.seed) for path, dev in dev_sets.items()}
     ckpt_path = config.output_dir / CHECKPOINT_DIR / CHECKPOINT_FILE
 
     step, best_f1, best_step, evals, elapsed_before = 0, -1.0, 0, [], 0.0
+    tokens_seen, train_s = 0, 0.0
     if config.resume and ckpt_path.exists():
         state = load_checkpoint(ckpt_path)
         if state["fingerprint"] != fingerprint:
@@ -324,6 +366,7 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
             torch.cuda.set_rng_state(state["rng_cuda"])
         step, best_f1, best_step = int(state["step"]), float(state["best_f1"]), int(state["best_step"])
         evals, elapsed_before = json.loads(state["evals"]), float(state["elapsed_s"])
+        tokens_seen, train_s = int(state.get("tokens_seen", 0)), float(state.get("train_s", 0.0))
         say(f"resumed from {ckpt_path} at step {step}/{total}")
     elif config.resume:
         say(f"no checkpoint at {ckpt_path}: starting from the base model")
@@ -342,8 +385,18 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
                 "best_step": best_step,
                 "evals": json.dumps(evals),
                 "elapsed_s": elapsed_before + time.perf_counter() - t_start,
+                "tokens_seen": tokens_seen,
+                "train_s": train_s,
             },
         )
+
+    def speed() -> dict[str, float]:
+        windows_done = min(step, total) * config.batch_size
+        return {
+            "train_seconds": round(train_s, 1),
+            "windows_per_s": round(windows_done / train_s, 2) if train_s else 0.0,
+            "tokens_per_s": round(tokens_seen / train_s, 1) if train_s else 0.0,
+        }
 
     def report(final: dict[str, Any] | None = None) -> dict[str, Any]:
         return {
@@ -351,16 +404,18 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
             "data": data,
             "hyperparameters": config.trajectory(),
             "evaluation": {
-                "dev_sample": len(dev_eval),
+                "dev_sample": {path: len(ex) for path, ex in dev_evals.items()},
                 "eval_every": eval_every,
                 "max_answer_tokens": config.eval_max_answer_tokens,
                 "max_length": config.max_length,
                 "stride": config.stride,
                 "precision": str(config.precision),
-                "metric": "SQuAD-normalised exact match and token F1, top answer over the question's own context",
+                "metric": "SQuAD-normalised exact match and token F1, top answer over the question's own context; "
+                "selection by the mean F1 over the dev files",
             },
-            "windows": features.stats.to_json(),
+            "windows": windows,
             "steps": {"total": total, "per_epoch": steps_per_epoch, "warmup": warmup, "done": step},
+            "speed": speed(),
             "evals": evals,
             "best_step": best_step,
             "final_dev": final,
@@ -382,29 +437,40 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
             stride=config.stride,
             precision=config.precision,
         )
-        result = evaluate_reader(reader, dev_eval, progress, desc=f"dev@{step}")
+        entry: dict[str, Any] = {"step": step, "epoch": round(step / steps_per_epoch, 3)}
+        f1s = []
+        for path, dev_eval in dev_evals.items():
+            result = evaluate_reader(reader, dev_eval, progress, desc=f"dev@{step}")
+            entry[Path(path).name] = result.summary()
+            f1s.append(result.f1)
         model.train()
-        entry = {"step": step, "epoch": round(step / steps_per_epoch, 3), **result.summary()}
+        mean_f1 = sum(f1s) / len(f1s)
+        entry["mean_f1"] = round(mean_f1, 4)
         entry["elapsed_s"] = round(elapsed_before + time.perf_counter() - t_start, 1)
+        entry.update(speed())
         evals.append(entry)
-        if result.f1 > best_f1:
-            best_f1, best_step = result.f1, step
+        if mean_f1 > best_f1:
+            best_f1, best_step = mean_f1, step
             model.save_pretrained(config.output_dir)
             tokenizer.save_pretrained(config.output_dir)
         _write_report(config.output_dir, report())
         checkpoint()
-        say(f"step {step}: dev sample EM {result.exact_match:.4f} F1 {result.f1:.4f} (best: step {best_step})")
+        say(f"step {step}: dev {entry} (best: step {best_step})")
 
     model.train()
     autocast = torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=config.precision is Precision.BF16)
-    tensors = features.tensors
+    pad_id = tokenizer.pad_token_id or 0
+    epoch_batches: dict[int, list[np.ndarray]] = {}
     running = None
     with tqdm(total=total, initial=step, desc="train-reader", unit="step", disable=not progress, mininterval=5) as bar:
         while step < total:
             epoch, pos = divmod(step, steps_per_epoch)
-            order = torch.randperm(len(features), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
-            idx = order[pos * config.batch_size : (pos + 1) * config.batch_size]
-            batch = {k: v[idx].to(device) for k, v in tensors.items()}
+            if epoch not in epoch_batches:
+                epoch_batches.clear()
+                epoch_batches[epoch] = length_grouped_batches(lengths, config.batch_size, config.seed * 1000 + epoch)
+            idx = epoch_batches[epoch][pos]
+            t_step = time.perf_counter()
+            batch = {k: v.to(device) for k, v in features.collate(idx.tolist(), pad_id).items()}
             lr = lr_at(step, total, warmup, config.lr)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -416,6 +482,8 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
             optimizer.zero_grad(set_to_none=True)
             step += 1
             value = loss.item()
+            train_s += time.perf_counter() - t_step
+            tokens_seen += int(batch["attention_mask"].sum())
             running = value if running is None else 0.95 * running + 0.05 * value
             bar.update(1)
             bar.set_postfix(loss=f"{running:.3f}", lr=f"{lr:.2e}", refresh=False)
@@ -437,12 +505,19 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
         precision=config.precision,
     )
     final_reader.warm_up()
-    dev = evaluate_reader(final_reader, dev_set, progress, desc="dev (full)")
-    say(f"best step {best_step}: full dev EM {dev.exact_match:.4f} F1 {dev.f1:.4f} ({dev.questions} questions)")
-    final = report({"step": best_step, **dev.summary()})
-    _write_report(config.output_dir, final)
-    (config.output_dir / "dev_predictions.json").write_text(json.dumps(dev.predictions, indent=1) + "\n")
-    return TrainResult(config.output_dir, best_step, dev, final["wall_time_s"], final)
+    final: dict[str, Any] = {"step": best_step}
+    predictions: dict[str, str] = {}
+    for path, dev in dev_sets.items():
+        result = evaluate_reader(final_reader, dev, progress, desc=f"{Path(path).name} (full)")
+        final[Path(path).name] = result.summary()
+        predictions.update(result.predictions)
+        say(f"best step {best_step}: {Path(path).name} EM {result.exact_match:.4f} F1 {result.f1:.4f}")
+    first = final[Path(next(iter(dev_sets))).name]
+    dev_result = EvalResult(first["exact_match"], first["f1"], first["questions"], predictions)
+    full = report(final)
+    _write_report(config.output_dir, full)
+    (config.output_dir / "dev_predictions.json").write_text(json.dumps(predictions, indent=1) + "\n")
+    return TrainResult(config.output_dir, best_step, dev_result, full["wall_time_s"], full)
 
 
 def export_compact(source: str | Path, target: str | Path, half: bool = True) -> Path:

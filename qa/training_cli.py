@@ -29,24 +29,37 @@ def _fail(message: str) -> None:
 def register(app: typer.Typer) -> None:
     @app.command("train-reader")
     def train_reader(
-        train: Annotated[Path, typer.Option("--train", help="SQuAD-format training file.")] = DEFAULT_TRAIN,
+        train: Annotated[
+            list[Path] | None,
+            typer.Option("--train", help="SQuAD-format training file; repeat to mix several (shuffled together)."),
+        ] = None,
         dev: Annotated[
-            Path, typer.Option("--dev", help="SQuAD-format dev file: selects the checkpoint.")
-        ] = DEFAULT_DEV,
+            list[Path] | None,
+            typer.Option("--dev", help="SQuAD-format dev file; repeat: the mean F1 over them selects the checkpoint."),
+        ] = None,
         output: Annotated[Path, typer.Option("--output", help="Folder for the best model.")] = DEFAULT_OUTPUT,
         base_model: Annotated[
             str, typer.Option("--base-model", help="Encoder folder or hub id (default: the bundled MiniLM).")
         ] = "bundled:all-MiniLM-L6-v2",
         epochs: Annotated[int, typer.Option("--epochs", min=1)] = 2,
-        batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 16,
+        batch_size: Annotated[int, typer.Option("--batch-size", min=1)] = 32,
         lr: Annotated[float, typer.Option("--lr", min=0.0)] = 1e-4,
         max_length: Annotated[
             int, typer.Option("--max-length", min=32, max=4096, help="Window length in tokens.")
-        ] = 384,
-        stride: Annotated[int, typer.Option("--stride", min=0, help="Token overlap between windows.")] = 128,
+        ] = 256,
+        stride: Annotated[int, typer.Option("--stride", min=0, help="Token overlap between windows.")] = 64,
         negative_ratio: Annotated[
             float, typer.Option("--negative-ratio", min=0.0, help="Windows without the answer per answer window.")
         ] = 1.0,
+        unanswerable_ratio: Annotated[
+            float,
+            typer.Option(
+                "--unanswerable-ratio",
+                min=0.0,
+                help="Unanswerable questions made per answerable one: its question on another paragraph of the "
+                "same article (SQuAD 2.0's hard negatives).",
+            ),
+        ] = 0.0,
         seed: Annotated[int, typer.Option("--seed")] = 13,
         resume: Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT/checkpoint/state.pt.")] = False,
         max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps.")] = None,
@@ -71,8 +84,8 @@ def register(app: typer.Typer) -> None:
 
         try:
             config = TrainConfig(
-                train_path=train,
-                dev_path=dev,
+                train_paths=tuple(train or [DEFAULT_TRAIN]),
+                dev_paths=tuple(dev or [DEFAULT_DEV]),
                 output_dir=output,
                 base_model=base_model,
                 epochs=epochs,
@@ -81,6 +94,7 @@ def register(app: typer.Typer) -> None:
                 max_length=max_length,
                 stride=stride,
                 negative_ratio=negative_ratio,
+                unanswerable_ratio=unanswerable_ratio,
                 seed=seed,
                 max_steps=max_steps,
                 eval_every=eval_every,

@@ -1,10 +1,18 @@
-"""SQuAD-format data for reader training: loading, windows over long contexts, and span labels.
+"""SQuAD-format data for reader training: loading, unanswerable pairings, windows over long contexts, labels.
 
-A context longer than one window (COVID-QA's are whole papers) becomes overlapping windows, cut exactly as the
-reader cuts them (`encode_windows`). A window holding the whole answer is labelled with the answer's first and
-last tokens; any other window is labelled (0, 0), the no-answer position, so the model also learns to abstain.
-All answer-bearing windows are kept and, per question, `negative_ratio` times as many windows without the
-answer are drawn with the seed: the balance stays the same whatever the context length.
+Windows are cut in one batched call of the fast tokenizer per block of examples (as the standard SQuAD
+preprocessing does), with the same question fitting, truncation and stride as the reader's `encode_windows`,
+so training sees the windows the service reads. A window holding the whole answer is labelled with the
+answer's first and last tokens; any other window is labelled (0, 0), the no-answer position (CLS). All
+answer-bearing windows are kept and, per question, `negative_ratio` times as many windows without the answer
+are drawn with the seed.
+
+Windows are stored unpadded (int32 token ids): a batch is padded to its own longest window (`collate`), and
+`length_grouped_batches` puts windows of similar length together, so a step pays for the tokens it has.
+
+SQuAD v1.1 has no unanswerable questions; `pair_unanswerable` makes them as SQuAD 2.0's authors describe the
+hard case: a question asked of another paragraph of the same article (same topic, same vocabulary), skipped
+when that paragraph contains one of the question's answers.
 """
 
 from __future__ import annotations
@@ -12,19 +20,26 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from index.errors import QAError
-from qa.readers.transformers_reader import encode_windows
 
 if TYPE_CHECKING:
     import torch
     from transformers import PreTrainedTokenizerBase
 
 NO_ANSWER = (0, 0)
+TOKENIZE_BLOCK = 2000
+"""Examples per batched tokenizer call: large enough for the Rust tokenizer's parallelism, small enough to keep
+its offset mappings in memory briefly."""
+PAD_MULTIPLE = 8
+"""Batches are padded to a multiple of 8 tokens: fewer distinct shapes for the CPU kernels."""
 
 
 class TrainingDataError(QAError):
@@ -90,6 +105,34 @@ def load_squad(path: str | Path) -> list[SquadExample]:
     return out
 
 
+def pair_unanswerable(examples: Sequence[SquadExample], ratio: float, seed: int) -> list[SquadExample]:
+    """About `ratio` unanswerable examples per answerable one: its question asked of another context of the same
+    document (article), skipped where that context contains any of its answers. Drawn with `seed`."""
+    if ratio <= 0:
+        return []
+    rng = random.Random(seed)
+    contexts: dict[str, list[str]] = defaultdict(list)
+    seen: set[tuple[str, str]] = set()
+    for ex in examples:
+        if (ex.document_id, ex.context) not in seen:  # each article's contexts in order of first appearance
+            seen.add((ex.document_id, ex.context))
+            contexts[ex.document_id].append(ex.context)
+    out: list[SquadExample] = []
+    for ex in examples:
+        if not ex.answers:
+            continue
+        whole, frac = int(ratio), ratio - int(ratio)
+        n = whole + (rng.random() < frac)
+        others = [c for c in contexts[ex.document_id] if c != ex.context]
+        if not n or not others:
+            continue
+        for k, context in enumerate(rng.sample(others, min(n, len(others)))):
+            if any(text.lower() in context.lower() for text, _ in ex.answers):
+                continue
+            out.append(SquadExample(f"{ex.id}#unanswerable-{k}", ex.question, context, (), ex.document_id))
+    return out
+
+
 def label_window(
     offsets: Sequence[tuple[int, int]], context_mask: Sequence[bool], answer: tuple[int, int] | None
 ) -> tuple[int, int]:
@@ -114,11 +157,13 @@ def label_window(
 @dataclass(slots=True)
 class WindowStats:
     examples: int = 0
+    unanswerable_examples: int = 0
     windows: int = 0
     positive: int = 0
     negative_seen: int = 0
     negative_kept: int = 0
     examples_without_answer_window: int = 0
+    tokens_kept: int = 0
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -126,21 +171,82 @@ class WindowStats:
 
 @dataclass(slots=True)
 class TrainingFeatures:
-    """Fixed-length windows with labels, ready to batch; `example_index[i]` is window i's question."""
+    """Unpadded windows with labels: `input_ids[i]` and `token_type_ids[i]` are window i's tokens (int32 and
+    int8), `start_positions[i]`/`end_positions[i]` its label, `example_index[i]` its question."""
 
-    tensors: dict[str, torch.Tensor]
-    example_index: list[int]
+    input_ids: list[np.ndarray]
+    token_type_ids: list[np.ndarray] | None
+    start_positions: np.ndarray
+    end_positions: np.ndarray
+    example_index: np.ndarray
     stats: WindowStats = field(default_factory=WindowStats)
 
     def __len__(self) -> int:
-        return len(self.example_index)
+        return len(self.input_ids)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.fromiter((len(ids) for ids in self.input_ids), dtype=np.int64, count=len(self.input_ids))
+
+    def collate(self, indices: Sequence[int], pad_token_id: int = 0) -> dict[str, torch.Tensor]:
+        """Windows `indices` padded to the longest of them (rounded up to PAD_MULTIPLE), as model inputs."""
+        import torch
+
+        longest = max(len(self.input_ids[i]) for i in indices)
+        width = -(-longest // PAD_MULTIPLE) * PAD_MULTIPLE
+        ids = np.full((len(indices), width), pad_token_id, dtype=np.int64)
+        mask = np.zeros((len(indices), width), dtype=np.int64)
+        types = np.zeros((len(indices), width), dtype=np.int64) if self.token_type_ids is not None else None
+        for row, i in enumerate(indices):
+            n = len(self.input_ids[i])
+            ids[row, :n] = self.input_ids[i]
+            mask[row, :n] = 1
+            if types is not None and self.token_type_ids is not None:
+                types[row, :n] = self.token_type_ids[i]
+        batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+        if types is not None:
+            batch["token_type_ids"] = torch.from_numpy(types)
+        picked = np.asarray(indices)
+        batch["start_positions"] = torch.from_numpy(self.start_positions[picked].astype(np.int64))
+        batch["end_positions"] = torch.from_numpy(self.end_positions[picked].astype(np.int64))
+        return batch
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, megabatch: int = 50) -> list[np.ndarray]:
+    """A seeded epoch of batches in which windows of similar length go together: shuffle, cut into megabatches
+    of `megabatch` batches, sort each by length, cut into batches, shuffle the batch order (the sampler of
+    transformers' `group_by_length`). The same (lengths, batch_size, seed) give the same batches."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(lengths))
+    size = batch_size * megabatch
+    batches: list[np.ndarray] = []
+    for lo in range(0, len(order), size):
+        mega = order[lo : lo + size]
+        mega = mega[np.argsort(-lengths[mega], kind="stable")]
+        batches.extend(mega[i : i + batch_size] for i in range(0, len(mega), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _fit_questions(tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], max_tokens: int) -> list[str]:
+    """`fit_question` for many questions in one tokenizer call."""
+    enc = tokenizer(list(questions), add_special_tokens=False, return_offsets_mapping=True)
+    out = []
+    for q, ids, offsets in zip(questions, enc["input_ids"], enc["offset_mapping"], strict=True):
+        out.append(q if len(ids) <= max_tokens else q[: offsets[max_tokens - 1][1]])
+    return out
+
+
+def max_safe_stride(tokenizer: PreTrainedTokenizerBase, max_length: int) -> int:
+    """The largest stride every window keeps, whatever the question (questions are cut at max_length // 4
+    tokens), so the batched builder cuts the windows the reader cuts (`encode_windows` clips larger ones)."""
+    return (max_length - max_length // 4 - tokenizer.num_special_tokens_to_add(pair=True)) // 2
 
 
 def build_features(
     tokenizer: PreTrainedTokenizerBase,
     examples: Sequence[SquadExample],
-    max_length: int = 384,
-    stride: int = 128,
+    max_length: int = 256,
+    stride: int = 64,
     negative_ratio: float = 1.0,
     seed: int = 13,
     on_progress: Callable[[int], None] = lambda _n: None,
@@ -148,38 +254,90 @@ def build_features(
     """Windows and labels for every example: all answer-bearing windows, plus about `negative_ratio` windows
     without the answer per answer-bearing window of the same question (at least `negative_ratio` for a
     question with none), drawn with `seed`."""
-    import torch
-
     if negative_ratio < 0:
         raise ValueError(f"negative_ratio must be >= 0, got {negative_ratio}")
+    if stride > max_safe_stride(tokenizer, max_length):
+        raise ValueError(
+            f"stride {stride} is too large for windows of {max_length} tokens (at most "
+            f"{max_safe_stride(tokenizer, max_length)}, so that a long question still leaves room to advance)"
+        )
     rng = random.Random(seed)
     stats = WindowStats()
-    rows: dict[str, list[Any]] = {}
-    labels: list[tuple[int, int]] = []
+    input_ids: list[np.ndarray] = []
+    type_ids: list[np.ndarray] | None = [] if "token_type_ids" in tokenizer.model_input_names else None
+    starts: list[int] = []
+    ends: list[int] = []
     example_index: list[int] = []
-    for i, ex in enumerate(examples):
-        win = encode_windows(tokenizer, ex.question, [ex.context], max_length, stride, padding="max_length")
-        answer = ex.answer_span
-        labelled = [label_window(win.offsets[w], win.context_mask[w], answer) for w in range(len(win))]
-        positive = [w for w, lab in enumerate(labelled) if lab != NO_ANSWER]
-        negative = [w for w, lab in enumerate(labelled) if lab == NO_ANSWER]
-        want = negative_ratio * max(1, len(positive))
-        n_neg = min(len(negative), int(want) + (rng.random() < want - int(want)))
-        chosen = sorted(positive + rng.sample(negative, n_neg))
-        for w in chosen:
-            for name in tokenizer.model_input_names:
-                if name in win.encoding:
-                    rows.setdefault(name, []).append(win.encoding[name][w])
-            labels.append(labelled[w])
-            example_index.append(i)
-        stats.examples += 1
-        stats.windows += len(win)
-        stats.positive += len(positive)
-        stats.negative_seen += len(negative)
-        stats.negative_kept += n_neg
-        stats.examples_without_answer_window += answer is not None and not positive
-        on_progress(1)
-    tensors = {name: torch.stack(values) for name, values in rows.items()}
-    tensors["start_positions"] = torch.tensor([s for s, _ in labels], dtype=torch.long)
-    tensors["end_positions"] = torch.tensor([e for _, e in labels], dtype=torch.long)
-    return TrainingFeatures(tensors, example_index, stats)
+    for lo in range(0, len(examples), TOKENIZE_BLOCK):
+        block = examples[lo : lo + TOKENIZE_BLOCK]
+        enc = tokenizer(
+            _fit_questions(tokenizer, [ex.question for ex in block], max_length // 4),
+            [ex.context for ex in block],
+            truncation="only_second",
+            max_length=max_length,
+            stride=stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding=False,
+        )
+        by_example: dict[int, list[int]] = defaultdict(list)
+        for w, sample in enumerate(enc["overflow_to_sample_mapping"]):
+            by_example[sample].append(w)
+        for j, ex in enumerate(block):
+            wins = by_example[j]
+            answer = ex.answer_span
+            labelled = []
+            for w in wins:
+                mask = [s == 1 for s in enc.sequence_ids(w)]
+                labelled.append(label_window(enc["offset_mapping"][w], mask, answer))
+            positive = [w for w, lab in zip(wins, labelled, strict=True) if lab != NO_ANSWER]
+            negative = [w for w, lab in zip(wins, labelled, strict=True) if lab == NO_ANSWER]
+            want = negative_ratio * max(1, len(positive))
+            n_neg = min(len(negative), int(want) + (rng.random() < want - int(want)))
+            chosen = sorted(positive + rng.sample(negative, n_neg))
+            label_of = dict(zip(wins, labelled, strict=True))
+            for w in chosen:
+                ids = np.asarray(enc["input_ids"][w], dtype=np.int32)
+                input_ids.append(ids)
+                if type_ids is not None:
+                    type_ids.append(np.asarray(enc["token_type_ids"][w], dtype=np.int8))
+                s, e = label_of[w]
+                starts.append(s)
+                ends.append(e)
+                example_index.append(lo + j)
+                stats.tokens_kept += len(ids)
+            stats.examples += 1
+            stats.unanswerable_examples += answer is None
+            stats.windows += len(wins)
+            stats.positive += len(positive)
+            stats.negative_seen += len(negative)
+            stats.negative_kept += n_neg
+            stats.examples_without_answer_window += answer is not None and not positive
+        on_progress(len(block))
+    return TrainingFeatures(
+        input_ids,
+        type_ids,
+        np.asarray(starts, dtype=np.int32),
+        np.asarray(ends, dtype=np.int32),
+        np.asarray(example_index, dtype=np.int64),
+        stats,
+    )
+
+
+def features_digest(features: TrainingFeatures) -> str:
+    """A fingerprint of the windows and labels, so a resumed run can tell it is reading the same data."""
+    h = hashlib.sha256()
+    for ids in features.input_ids:
+        h.update(ids.tobytes())
+    h.update(features.start_positions.tobytes())
+    h.update(features.end_positions.tobytes())
+    return h.hexdigest()[:16]
+
+
+def describe(features: TrainingFeatures) -> dict[str, Any]:
+    lengths = features.lengths
+    return {
+        **features.stats.to_json(),
+        "kept": len(features),
+        "mean_length": round(float(lengths.mean()), 1) if len(lengths) else 0.0,
+    }

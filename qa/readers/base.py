@@ -17,9 +17,15 @@ class ReaderKind(StrEnum):
 
 
 class Reader(Protocol):
-    """Readers score candidates in [0, 1]; ranking, deduplication and abstention happen in `qa.ranking`."""
+    """Readers score candidates in [0, 1]; ranking, deduplication and abstention happen in `qa.ranking`.
+
+    A score means something only on its own reader's scale, so each reader carries the abstention threshold
+    and the retrieval weight calibrated for it (`min_score`, `retrieval_weight`); settings override them.
+    """
 
     name: str
+    min_score: float
+    retrieval_weight: float
 
     def warm_up(self) -> None: ...
 

@@ -31,7 +31,12 @@ if TYPE_CHECKING:
     from qa.readers.onnx_reader import OnnxQAModel
 
 BUNDLED_READER_DIR = Path(__file__).resolve().parents[1] / "data" / "reader"
-"""Where a compact trained reader ships inside the package (see `qa train-reader`)."""
+"""Where the compact trained reader ships inside the package (see its MODEL_CARD.md and `qa train-reader`)."""
+CALIBRATION_FILE = "calibration.json"
+"""Beside a model's weights: the abstention threshold and retrieval weight `qa calibrate` chose for it."""
+UNCALIBRATED_MIN_SCORE = 0.5
+"""For a model folder without calibration.json: abstain unless the span is more likely than not (span and
+no-answer share one softmax per window, so 0.5 means the model prefers this span to everything else)."""
 
 
 class Precision(StrEnum):
@@ -166,10 +171,10 @@ class TransformersReader:
 
     def __init__(
         self,
-        model: str,
+        model: str | Path = BUNDLED_READER_DIR,
         max_answer_tokens: int = 30,
-        max_length: int = 384,
-        stride: int = 128,
+        max_length: int = 256,
+        stride: int = 64,
         batch_size: int = 16,
         top_n: int = 20,
         device: str | None = None,
@@ -177,7 +182,10 @@ class TransformersReader:
         backend: ReaderBackend | str = ReaderBackend.TORCH,
         onnx_cache_dir: str | Path | None = None,
     ) -> None:
-        self.model_name = model
+        self.model_name = str(model)
+        self.min_score = UNCALIBRATED_MIN_SCORE
+        self.retrieval_weight = 0.0
+        self.calibration: dict[str, Any] | None = None
         self.precision = Precision(precision)
         self.backend = ReaderBackend.parse(backend)
         if self.backend is not ReaderBackend.TORCH and self.precision is not Precision.FP32:
@@ -230,12 +238,28 @@ class TransformersReader:
             ) from err
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"reader model {self.model_name!r} has no fast tokenizer: offsets need one")
+        if local:
+            self._load_calibration(Path(path) / CALIBRATION_FILE)
         if self.backend is ReaderBackend.TORCH:
             self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             self._model = model.to(self.device).eval()
         else:
             self._onnx = self._onnx_model(path)
         self._tokenizer = tokenizer
+
+    def _load_calibration(self, path: Path) -> None:
+        if not path.is_file():
+            return
+        import json
+
+        try:
+            calibration = json.loads(path.read_text(encoding="utf-8"))
+            min_score, weight = float(calibration["min_answer_score"]), float(calibration["retrieval_weight"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ModelLoadError(f"{path}: not a reader calibration ({type(err).__name__}: {err})") from err
+        if not (0 <= min_score <= 1 and 0 <= weight <= 1):
+            raise ModelLoadError(f"{path}: min_answer_score and retrieval_weight must lie in [0, 1]")
+        self.min_score, self.retrieval_weight, self.calibration = min_score, weight, calibration
 
     def _onnx_model(self, path: str) -> OnnxQAModel:
         try:

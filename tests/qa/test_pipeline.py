@@ -12,7 +12,6 @@ from qa.pipeline import (
     BatchItemError,
     QAPipeline,
     QuestionError,
-    ReaderUnavailableError,
     build_reader,
     validate_question,
 )
@@ -86,10 +85,24 @@ def test_bad_questions_and_options_are_refused(demo_pipeline) -> None:
         demo_pipeline.run("What is sorafenib?", reader="bert")
 
 
-def test_transformers_reader_without_model_is_a_clear_error(embedder) -> None:
-    settings = Settings(reader_model=None, _env_file=None)
-    with pytest.raises(ReaderUnavailableError, match="QA_READER_MODEL"):
-        build_reader(ReaderKind.TRANSFORMERS, settings, embedder)
+def test_the_default_reader_is_the_shipped_model_with_its_own_calibration(embedder) -> None:
+    from qa.readers.transformers_reader import BUNDLED_READER_DIR, CALIBRATION_FILE, TransformersReader
+
+    settings = Settings(_env_file=None)
+    assert settings.reader is ReaderKind.TRANSFORMERS and settings.reader_model == str(BUNDLED_READER_DIR)
+    reader = build_reader(ReaderKind.TRANSFORMERS, settings, embedder)
+    assert isinstance(reader, TransformersReader) and reader.model_name == str(BUNDLED_READER_DIR)
+    assert (BUNDLED_READER_DIR / CALIBRATION_FILE).is_file() and (BUNDLED_READER_DIR / "MODEL_CARD.md").is_file()
+
+
+def test_threshold_and_weight_come_from_the_reader_unless_set(demo_pipeline) -> None:
+    reader = demo_pipeline.reader(ReaderKind.HEURISTIC)
+    assert demo_pipeline.min_score(reader) == reader.min_score == 0.30
+    assert demo_pipeline.retrieval_weight(reader) == reader.retrieval_weight == 0.0
+    from qa.pipeline import QAPipeline
+
+    custom = QAPipeline(demo_pipeline.settings.model_copy(update={"min_answer_score": 0.9, "retrieval_weight": 0.2}))
+    assert custom.min_score(reader) == 0.9 and custom.retrieval_weight(reader) == 0.2
 
 
 def seed_dev_questions(n: int) -> list[str]:

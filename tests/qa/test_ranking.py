@@ -5,7 +5,7 @@ import pytest
 from qa.answers import make_answer
 from qa.ranking import rank_answers
 
-TEXT = "Median OS was 16.4 months with A and 16.4 months with B; hazard ratio 0.78."
+TEXT = "Median OS was 16.4 months with A and 16.4 months with placebo. The hazard ratio was 0.78."
 
 
 def ans(start: int, end: int, score: float, doc: str = "d"):
@@ -16,7 +16,7 @@ def test_dedup_by_text_and_overlap_then_threshold() -> None:
     a = ans(14, 25, 0.9)  # "16.4 months"
     same_text = ans(37, 48, 0.8)  # "16.4 months" again
     overlapping = ans(14, 18, 0.7)  # "16.4", inside the first span
-    other = ans(70, 74, 0.5)  # "0.78"
+    other = ans(TEXT.index("0.78"), TEXT.index("0.78") + 4, 0.5)  # "0.78", in the next sentence
     low = ans(0, 9, 0.1)
     ranked = rank_answers([low, other, overlapping, same_text, a], max_answers=5, min_score=0.2)
     assert [x.text for x in ranked] == ["16.4 months", "0.78"]
@@ -38,9 +38,40 @@ def test_retrieval_interpolation_uses_document_rank() -> None:
 
     ranks = document_ranks(["d2", "d2", "d1"])
     assert ranks == {"d2": 1, "d1": 2}
-    a1, a2, a3 = ans(14, 25, 0.6, "d1"), ans(70, 74, 0.5, "d2"), ans(0, 6, 0.9, "d9")
+    a1, a2, a3 = (
+        ans(14, 25, 0.6, "d1"),
+        ans(TEXT.index("0.78"), TEXT.index("0.78") + 4, 0.5, "d2"),
+        ans(0, 6, 0.9, "d9"),
+    )
     combined = {a.doc_id: a.score for a in combine_with_retrieval([a1, a2, a3], ranks, 0.5)}
     assert combined["d1"] == pytest.approx(0.5 * 0.6 + 0.5 * (1 / 2))
     assert combined["d2"] == pytest.approx(0.5 * 0.5 + 0.5 * 1.0)
     assert combined["d9"] == pytest.approx(0.5 * 0.9 + 0.5 * (1 / 3))  # not retrieved: last + 1
     assert combine_with_retrieval([a1], ranks, 0.0) == [a1]
+
+
+def test_other_values_of_the_best_answers_sentence_are_not_listed() -> None:
+    text = "OS was 16.4 months with STRIDE and 13.8 months with sorafenib. Grade 3 events occurred in 25.8%."
+    doc_answers = {
+        "16.4 months": 0.9,
+        "13.8 months": 0.8,  # the other arm of the same sentence
+        "25.8%": 0.4,  # another sentence: a separate fact
+    }
+
+    def at(span: str, score: float, chunk_start: int = 0):
+        start = text.index(span)
+        return make_answer(
+            "q", text, "d", f"d#{chunk_start}", chunk_start, len(text), start, start + len(span), "t", score
+        )
+
+    ranked = rank_answers([at(s, p) for s, p in doc_answers.items()], max_answers=5, min_score=0.0)
+    assert [a.text for a in ranked] == ["16.4 months", "25.8%"]
+    # the same sentence read through an overlapping chunk that starts at it is still the same sentence
+    second = text.index("Grade")
+    ranked = rank_answers([at("25.8%", 0.9, second), at("16.4 months", 0.5)], max_answers=5, min_score=0.0)
+    assert [a.text for a in ranked] == ["25.8%", "16.4 months"]
+    other_doc = make_answer("q", text, "e", "e#0", 0, len(text), 35, 46, "t", 0.7)
+    assert [a.text for a in rank_answers([at("16.4 months", 0.9), other_doc], 5, 0.0)] == [
+        "16.4 months",
+        "13.8 months",
+    ]  # another document's sentence is its own evidence

@@ -90,8 +90,8 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def config_for(tiny_base: Path, data: tuple[Path, Path], output: Path, **kw) -> TrainConfig:
     base = dict(
-        train_path=data[0],
-        dev_path=data[1],
+        train_paths=(data[0],),
+        dev_paths=(data[1],),
         output_dir=output,
         base_model=str(tiny_base),
         epochs=3,
@@ -120,11 +120,12 @@ def test_trains_saves_a_folder_the_reader_loads_and_answers(tiny_base, data, tmp
     for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "training.json"):
         assert (out / name).is_file(), name
     report = json.loads((out / "training.json").read_text())
-    assert report["data"]["train"]["sha256"] == sha256_file(data[0])
+    assert report["data"]["train"][0]["sha256"] == sha256_file(data[0])
     assert report["hyperparameters"]["seed"] == 7 and report["hyperparameters"]["max_steps"] == 4
     assert [e["step"] for e in report["evals"]] == [2, 4]
-    assert report["final_dev"]["questions"] == 8 and report["steps"]["done"] == 4
+    assert report["final_dev"]["tiny-dev.json"]["questions"] == 8 and report["steps"]["done"] == 4
     assert report["windows"]["positive"] >= 8 and report["device"] == "cpu" and report["wall_time_s"] > 0
+    assert report["speed"]["windows_per_s"] > 0 and report["speed"]["tokens_per_s"] > 0
     assert 0.0 <= result.dev.f1 <= 1.0 and result.best_step in (2, 4)
     assert set(json.loads((out / "dev_predictions.json").read_text())) == {ex.id for ex in load_squad(data[1])}
 
@@ -176,7 +177,7 @@ def test_resume_continues_the_same_trajectory(tiny_base, data, tmp_path) -> None
     b = load_checkpoint(ckpt)
     assert int(a["step"]) == int(b["step"]) == 4
     assert all((a["model"][k] == b["model"][k]).all() for k in a["model"])
-    assert json.loads(a["evals"])[-1]["f1"] == json.loads(b["evals"])[-1]["f1"]
+    assert json.loads(a["evals"])[-1]["mean_f1"] == json.loads(b["evals"])[-1]["mean_f1"]
 
     with pytest.raises(TrainingError, match="other hyperparameters"):
         run_training(replace(interrupted, resume=True, lr=1e-3), progress=False)
@@ -184,10 +185,12 @@ def test_resume_continues_the_same_trajectory(tiny_base, data, tmp_path) -> None
 
 def test_refuses_test_splits_and_dev_contexts_seen_in_training(data, tmp_path) -> None:
     train, dev = load_squad(data[0]), load_squad(data[1])
-    ok = TrainConfig(train_path=data[0], dev_path=data[1], output_dir=tmp_path)
+    ok = TrainConfig(train_paths=(data[0],), dev_paths=(data[1],), output_dir=tmp_path)
     check_separate(ok, train, dev)
     with pytest.raises(TrainingError, match="test"):
-        check_separate(replace(ok, train_path=tmp_path / "covid-qa-test.json"), train, dev)
+        check_separate(replace(ok, train_paths=(data[0], tmp_path / "covid-qa-test.json")), train, dev)
+    with pytest.raises(TrainingError, match="both a training and a dev file"):
+        check_separate(replace(ok, train_paths=(data[0], data[1])), train, dev)
     with pytest.raises(TrainingError, match="share their context"):
         check_separate(ok, train, train[:2])
 

@@ -5,16 +5,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from qa.readers.transformers_reader import encode_windows
 from qa.training_data import (
     NO_ANSWER,
+    PAD_MULTIPLE,
     SquadExample,
     TrainingDataError,
     build_features,
     label_window,
+    length_grouped_batches,
     load_squad,
+    max_safe_stride,
+    pair_unanswerable,
 )
 
 MAX_LENGTH, STRIDE = 48, 12
@@ -86,15 +91,100 @@ def test_features_label_the_answer_tokens_in_every_window_that_holds_it(tokenize
     answer = (start, start + len("kappa lambda67 mu"))
     assert CONTEXT[answer[0] : answer[1]] == "kappa lambda67 mu"
     feats = build_features(tokenizer, [example(answer)], MAX_LENGTH, STRIDE, negative_ratio=100, seed=1)
-    s, e = feats.tensors["start_positions"], feats.tensors["end_positions"]
+    s, e = feats.start_positions, feats.end_positions
     positives = [i for i in range(len(feats)) if int(s[i]) != 0]
     assert len(positives) == feats.stats.positive >= 1
     for i in positives:
-        text = tokenizer.decode(feats.tensors["input_ids"][i][int(s[i]) : int(e[i]) + 1])
+        text = tokenizer.decode(feats.input_ids[i][int(s[i]) : int(e[i]) + 1].tolist())
         assert text.replace(" ", "") == "kappalambda67mu"
     assert all(int(e[i]) == 0 for i in range(len(feats)) if i not in positives)
     assert len(feats) == feats.stats.windows  # ratio 100 keeps every window
-    assert feats.tensors["input_ids"].shape[1] == MAX_LENGTH
+    assert max(feats.lengths) == MAX_LENGTH and feats.stats.tokens_kept == sum(feats.lengths)
+
+
+def reference_features(tokenizer, examples, max_length, stride):
+    """The previous builder, one `encode_windows` call per question (the reader's own windows): every window
+    with its label, unpadded."""
+    out = []
+    for ex in examples:
+        win = encode_windows(tokenizer, ex.question, [ex.context], max_length, stride)
+        for w in range(len(win)):
+            mask = win.encoding["attention_mask"][w].tolist()
+            ids = [t for t, m in zip(win.encoding["input_ids"][w].tolist(), mask, strict=True) if m]
+            out.append((ids, label_window(win.offsets[w], win.context_mask[w], ex.answer_span)))
+    return out
+
+
+def test_batched_builder_cuts_the_windows_the_reader_cuts(tokenizer) -> None:
+    long_question = "Which letter follows " + " ".join(WORDS * 2) + "?"  # cut to max_length // 4 tokens
+    examples = [example((CONTEXT.index("kappa", 400), CONTEXT.index("kappa", 400) + 5))]
+    examples += [SquadExample("q2", long_question, CONTEXT[:300], (("beta1", CONTEXT.index("beta1")),), "doc")]
+    examples += [SquadExample("q3", "Short?", "tiny context", (), "doc2"), example(None)]
+    feats = build_features(tokenizer, examples, MAX_LENGTH, STRIDE, negative_ratio=1000, seed=3)
+    ours = [
+        (feats.input_ids[i].tolist(), (int(feats.start_positions[i]), int(feats.end_positions[i])))
+        for i in range(len(feats))
+    ]
+    assert ours == reference_features(tokenizer, examples, MAX_LENGTH, STRIDE)
+    assert feats.example_index.tolist() == sorted(feats.example_index.tolist())
+    types = feats.token_type_ids[0]
+    assert types[0] == 0 and types[-1] == 1  # question segment, then context segment
+
+
+def test_a_stride_the_reader_would_clip_is_refused(tokenizer) -> None:
+    bound = max_safe_stride(tokenizer, MAX_LENGTH)
+    build_features(tokenizer, [example(None)], MAX_LENGTH, bound)
+    with pytest.raises(ValueError, match="stride"):
+        build_features(tokenizer, [example(None)], MAX_LENGTH, bound + 1)
+
+
+def test_collate_pads_to_the_longest_window_of_the_batch(tokenizer) -> None:
+    examples = [example(None), SquadExample("s", "Short?", "a very small context", (), "d")]
+    feats = build_features(tokenizer, examples, MAX_LENGTH, STRIDE, negative_ratio=1000, seed=3)
+    short = len(feats) - 1
+    batch = feats.collate([short], tokenizer.pad_token_id)
+    n = len(feats.input_ids[short])
+    assert batch["input_ids"].shape[1] == -(-n // PAD_MULTIPLE) * PAD_MULTIPLE
+    assert int(batch["attention_mask"].sum()) == n and batch["input_ids"][0, n:].eq(tokenizer.pad_token_id).all()
+    both = feats.collate([0, short], tokenizer.pad_token_id)
+    assert both["input_ids"].shape[1] == MAX_LENGTH and int(both["attention_mask"][1].sum()) == n
+    assert both["start_positions"].tolist() == [0, 0] and "token_type_ids" in both
+
+
+def test_length_grouped_batches_cover_every_window_once_and_group_lengths() -> None:
+    lengths = np.random.default_rng(0).integers(20, 256, size=1000)
+    batches = length_grouped_batches(lengths, 16, seed=5, megabatch=10)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(1000))
+    assert [b.tolist() for b in batches] == [b.tolist() for b in length_grouped_batches(lengths, 16, 5, 10)]
+    assert [b.tolist() for b in batches] != [b.tolist() for b in length_grouped_batches(lengths, 16, 6, 10)]
+    spread = np.mean([lengths[b].max() - lengths[b].min() for b in batches])
+    random_spread = np.mean([lengths[c].max() - lengths[c].min() for c in np.array_split(np.arange(1000), 63)])
+    assert spread < 0.5 * random_spread  # similar lengths together: less padding
+
+
+def test_unanswerable_pairs_use_other_paragraphs_of_the_same_article_without_the_answer() -> None:
+    paragraphs = {
+        "p1": "Aspirin was given at 100 mg.",
+        "p2": "The trial ran in Oslo.",
+        "p3": "Patients got 100 mg daily.",  # holds q1's answer: never paired with q1
+    }
+    examples = [
+        SquadExample("q1", "What dose?", paragraphs["p1"], (("100 mg", 21),), "art"),
+        SquadExample("q2", "Where?", paragraphs["p2"], (("Oslo", 17),), "art"),
+        SquadExample("q3", "When?", paragraphs["p3"], (("daily", 20),), "other-article"),
+    ]
+    made = pair_unanswerable(examples * 1, ratio=5.0, seed=1)
+    assert made and all(not ex.answers for ex in made)
+    by_question = {}
+    for ex in made:
+        by_question.setdefault(ex.question, set()).add(ex.context)
+    assert by_question["What dose?"] == {paragraphs["p2"]}  # p3 holds "100 mg"; q3 is another article
+    assert by_question["Where?"] == {paragraphs["p1"]}
+    assert "When?" not in by_question  # its article has no other paragraph
+    assert pair_unanswerable(examples, 0.0, 1) == []
+    half = pair_unanswerable(examples * 200, 0.5, seed=2)
+    assert 100 < len(half) < 300  # about half of the 400 answerable pairs that have another paragraph
 
 
 def test_negative_sampling_follows_the_ratio_and_the_seed(tokenizer) -> None:
@@ -105,9 +195,9 @@ def test_negative_sampling_follows_the_ratio_and_the_seed(tokenizer) -> None:
     one = build_features(tokenizer, [ex, ex], MAX_LENGTH, STRIDE, negative_ratio=1.0, seed=1)
     assert one.stats.negative_kept == one.stats.positive
     again = build_features(tokenizer, [ex, ex], MAX_LENGTH, STRIDE, negative_ratio=1.0, seed=1)
-    assert (one.tensors["input_ids"] == again.tensors["input_ids"]).all()
+    assert [a.tolist() for a in one.input_ids] == [b.tolist() for b in again.input_ids]
     picks = {
-        tuple(build_features(tokenizer, [ex], MAX_LENGTH, STRIDE, 1.0, seed).tensors["input_ids"][:, 20].tolist())
+        tuple(int(ids[20]) for ids in build_features(tokenizer, [ex], MAX_LENGTH, STRIDE, 1.0, seed).input_ids)
         for seed in range(8)
     }
     assert len(picks) > 1  # the seed chooses which negatives

@@ -15,7 +15,13 @@ import pytest
 from index.documents import Chunk, Document
 from index.errors import ModelLoadError
 from index.retriever import RetrievedPassage
-from qa.readers.transformers_reader import TransformersReader, best_spans, encode_windows
+from qa.readers.transformers_reader import (
+    CALIBRATION_FILE,
+    UNCALIBRATED_MIN_SCORE,
+    TransformersReader,
+    best_spans,
+    encode_windows,
+)
 
 pytestmark = pytest.mark.model
 
@@ -182,6 +188,27 @@ def test_missing_folder_is_a_clear_model_load_error(tmp_path: Path) -> None:
     doc = Document(id="m", text="some text")
     with pytest.raises(RuntimeError, match="warm_up"):
         TransformersReader(str(missing)).run("q?", passages_for(doc, [(0, 9)]), {"m": doc})
+
+
+def test_calibration_beside_the_weights_sets_the_readers_threshold_and_weight(marker_model: Path, tmp_path) -> None:
+    import json
+    import shutil
+
+    plain = TransformersReader(str(marker_model), max_length=64, stride=16)
+    plain.warm_up()
+    assert plain.min_score == UNCALIBRATED_MIN_SCORE and plain.retrieval_weight == 0.0 and plain.calibration is None
+    folder = tmp_path / "calibrated"
+    shutil.copytree(marker_model, folder)
+    (folder / CALIBRATION_FILE).write_text(json.dumps({"min_answer_score": 0.25, "retrieval_weight": 0.1}))
+    calibrated = TransformersReader(str(folder), max_length=64, stride=16)
+    calibrated.warm_up()
+    assert (calibrated.min_score, calibrated.retrieval_weight) == (0.25, 0.1)
+    (folder / CALIBRATION_FILE).write_text(json.dumps({"min_answer_score": 2.0, "retrieval_weight": 0.1}))
+    with pytest.raises(ModelLoadError, match=r"calibration\.json.*\[0, 1\]"):
+        TransformersReader(str(folder), max_length=64, stride=16).warm_up()
+    (folder / CALIBRATION_FILE).write_text("{}")
+    with pytest.raises(ModelLoadError, match="not a reader calibration"):
+        TransformersReader(str(folder), max_length=64, stride=16).warm_up()
 
 
 # --- the ONNX backend: only the model call changes, so logits and answers must match torch's ---

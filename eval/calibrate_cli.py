@@ -1,0 +1,112 @@
+"""`qa calibrate`: read several dev sets once, then sweep the reader's threshold and retrieval weight.
+
+Each `--set GOLD:CONDITION` is one dev set (`retrieved`, `oracle` or `without-gold`: see eval.calibration).
+The report holds every (weight, threshold) row with each set's scores, and the row with the best mean F1.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from index.embedder import EmbedderBackend
+from qa.readers.base import ReaderKind
+
+DEFAULT_WEIGHTS = "0,0.1,0.2,0.3,0.5"
+DEFAULT_THRESHOLDS = ",".join(f"{t / 100:.2f}" for t in range(0, 100, 5))
+
+
+def _floats(text: str, what: str) -> list[float]:
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"{what} must be comma-separated numbers, got {text!r}") from None
+
+
+def calibrate_command(
+    sets: Annotated[
+        list[str],
+        typer.Option("--set", help="GOLD:CONDITION, condition one of retrieved, oracle, without-gold; repeat."),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Write the JSON report here.")],
+    reader: Annotated[ReaderKind, typer.Option("--reader")] = ReaderKind.TRANSFORMERS,
+    reader_model: Annotated[str | None, typer.Option("--reader-model")] = None,
+    top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=50)] = None,
+    expand_documents: Annotated[int | None, typer.Option("--expand-documents", min=0, max=20)] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="A seeded sample of N questions per set.")] = None,
+    weights: Annotated[str, typer.Option("--weights", help="Retrieval weights to try.")] = DEFAULT_WEIGHTS,
+    thresholds: Annotated[str, typer.Option("--thresholds", help="Thresholds to try.")] = DEFAULT_THRESHOLDS,
+    embedding_backend: Annotated[EmbedderBackend | None, typer.Option("--embedding-backend")] = None,
+    cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("var/eval-cache"),
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Choose the abstention threshold and retrieval weight on several dev sets at once (mean F1)."""
+    from rich.markup import escape
+    from tqdm import tqdm
+
+    from eval.calibration import Condition, best, collect, sweep
+    from eval.datasets import load_gold
+    from eval.runner import EvalRunner
+    from index.errors import QAError
+    from qa.cli import err_console, fail, load_settings
+
+    parsed: list[tuple[Path, Condition]] = []
+    for spec in sets:
+        path, _, cond = spec.rpartition(":")
+        try:
+            parsed.append((Path(path), Condition(cond)))
+        except ValueError:
+            fail(f"--set {spec!r}: expected GOLD:CONDITION with a condition in {', '.join(c.value for c in Condition)}")
+    settings = load_settings(
+        reader=reader,
+        reader_model=reader_model,
+        top_k=top_k,
+        expand_documents=expand_documents,
+        embedding_backend=embedding_backend,
+    )
+    collected = {}
+    timing = {}
+    try:
+        runners: dict[Path, EvalRunner] = {}
+        for path, cond in parsed:
+            if path not in runners:
+                runner = EvalRunner(load_gold(path), settings, cache_dir=cache_dir, seed=seed, limit=limit)
+                runner.say = lambda m: err_console.print(escape(m))
+                runner.warm_up()
+                runners[path] = runner
+            runner = runners[path]
+            name = f"{path.name}:{cond.value}"
+            t0 = time.perf_counter()
+            with tqdm(total=len(runner.examples), desc=name, unit="q", mininterval=5) as bar:
+                collected[name] = collect(runner, cond, reader, on_progress=bar.update)
+            timing[name] = round((time.perf_counter() - t0) * 1000 / max(1, len(runner.examples)), 1)
+    except (QAError, ValueError) as err:
+        fail(str(err))
+    rows = sweep(collected, _floats(weights, "--weights"), _floats(thresholds, "--thresholds"))
+    chosen = best(rows)
+    report = {
+        "reader": reader.value,
+        "reader_model": settings.reader_model,
+        "top_k": settings.top_k,
+        "expand_documents": settings.expand_documents,
+        "limit": limit,
+        "seed": seed,
+        "read_ms_per_question": timing,
+        "best": chosen,
+        "rows": rows,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    typer.echo(f"best: weight {chosen['retrieval_weight']} threshold {chosen['threshold']} mean F1 {chosen['mean_f1']}")
+    for name, s in chosen["sets"].items():
+        typer.echo(f"  {name}: {json.dumps(s)}")
+    zero = next(r for r in rows if r["retrieval_weight"] == chosen["retrieval_weight"] and r["threshold"] == 0)
+    typer.echo(f"same weight, never abstaining: mean F1 {zero['mean_f1']}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("calibrate")(calibrate_command)

@@ -1,0 +1,167 @@
+"""Choose the reader's abstention threshold and retrieval weight on several dev sets at once.
+
+Each question is read once per passage configuration, keeping every candidate answer (the pipeline's own
+reader, passages and `combine_with_retrieval`); the sweep then replays the pipeline's final step
+(`combine_with_retrieval` then `rank_answers`) for every (weight, threshold) pair, so a chosen setting gives
+exactly the answers `/ask` gives.
+
+Three ways to ask a question of a gold set:
+- `retrieved`: as the service does (retrieve, expand, read);
+- `oracle`: the gold document's chunks only (SQuAD v2.0 dev: the paragraph, half of them unanswerable);
+- `without-gold`: retrieval with the gold documents taken out, so the question has no answer in what is read
+  (dropped when a gold answer string occurs in a document that is still read): what a user asking about
+  something the corpus does not hold meets. Its correct outcome is "no answer found".
+
+Scores follow SQuAD 2.0: an unanswerable question scores 1 when the system abstains, else 0; an answerable
+one scores its EM/F1, 0 when it abstains.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from eval.datasets import Example
+from eval.metrics import exact_match, f1_score
+from eval.runner import EvalRunner
+from index.retriever import RetrievedPassage
+from qa.answers import Answer
+from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
+from qa.readers.base import ReaderKind
+
+CANDIDATES_PER_QUESTION = 20
+"""Candidates kept per question: the pipeline reads max_answers * 4 (3 * 4 = 12 by default); more is harmless."""
+WITHOUT_GOLD_EXTRA = 20
+"""Passages retrieved beyond top_k before the gold documents' passages are dropped."""
+
+
+class Condition(StrEnum):
+    RETRIEVED = "retrieved"
+    ORACLE = "oracle"
+    WITHOUT_GOLD = "without-gold"
+
+
+@dataclass(slots=True)
+class QuestionCandidates:
+    """One question's reading: candidate answers before ranking and abstention, with the document ranks."""
+
+    id: str
+    golds: tuple[str, ...]  # empty: the correct outcome is no answer
+    candidates: list[Answer]
+    doc_ranks: dict[str, int]
+
+    @property
+    def answerable(self) -> bool:
+        return bool(self.golds)
+
+
+def collect(
+    runner: EvalRunner,
+    condition: Condition,
+    reader: ReaderKind = ReaderKind.TRANSFORMERS,
+    examples: Sequence[Example] | None = None,
+    on_progress: Callable[[int], None] = lambda _n: None,
+) -> list[QuestionCandidates]:
+    """Read every example under `condition`; `runner` is warmed up on the example's gold set."""
+    pipeline = runner.pipeline
+    top_k = pipeline.settings.top_k
+    documents = pipeline.index.documents
+    out: list[QuestionCandidates] = []
+    for ex in runner.examples if examples is None else examples:
+        golds = tuple(ex.answers)
+        if condition is Condition.ORACLE:
+            passages = runner.oracle_passages(ex)
+            if not passages:
+                on_progress(1)
+                continue
+        else:
+            depth = top_k + (WITHOUT_GOLD_EXTRA if condition is Condition.WITHOUT_GOLD else 0)
+            passages = pipeline.retrieve(ex.question, depth, pipeline.settings.retriever)
+            if condition is Condition.WITHOUT_GOLD:
+                gold_docs = set(ex.gold_doc_ids)
+                if not gold_docs:
+                    on_progress(1)
+                    continue
+                passages = [p for p in passages if p.chunk.doc_id not in gold_docs][:top_k]
+                passages = [
+                    RetrievedPassage(chunk=p.chunk, score=p.score, rank=r) for r, p in enumerate(passages, start=1)
+                ]
+                read_docs = {p.chunk.doc_id for p in pipeline.expand_passages(passages)}
+                texts = [documents[d].text.lower() for d in read_docs]
+                if any(g.lower() in t for g in golds for t in texts):
+                    on_progress(1)
+                    continue  # the answer is still in what is read: not a question without an answer
+                golds = ()
+        candidates = pipeline.reader(reader).run(
+            ex.question, pipeline.expand_passages(passages), documents, CANDIDATES_PER_QUESTION
+        )
+        out.append(QuestionCandidates(ex.id, golds, candidates, document_ranks([p.chunk.doc_id for p in passages])))
+        on_progress(1)
+    return out
+
+
+def decide(question: QuestionCandidates, weight: float, threshold: float) -> Answer | None:
+    """The pipeline's final step for one question: the top answer, or None (abstain)."""
+    ranked = rank_answers(combine_with_retrieval(question.candidates, question.doc_ranks, weight), 1, threshold)
+    return ranked[0] if ranked else None
+
+
+def score(questions: Iterable[QuestionCandidates], weight: float, threshold: float) -> dict[str, Any]:
+    """SQuAD 2.0-style EM/F1 over all questions, split by answerable or not, and abstention precision/recall."""
+    em = f1 = has_em = has_f1 = 0.0
+    n = n_has = n_no = abstained = abstained_right = wrong_on_unanswerable = 0
+    for q in questions:
+        top = decide(q, weight, threshold)
+        n += 1
+        if q.answerable:
+            n_has += 1
+            e = exact_match(top.text, q.golds) if top else 0.0
+            f = f1_score(top.text, q.golds) if top else 0.0
+            has_em, has_f1, em, f1 = has_em + e, has_f1 + f, em + e, f1 + f
+        else:
+            n_no += 1
+            em, f1 = em + (top is None), f1 + (top is None)
+            wrong_on_unanswerable += top is not None
+        if top is None:
+            abstained += 1
+            abstained_right += not q.answerable
+    return {
+        "questions": n,
+        "answerable": n_has,
+        "unanswerable": n_no,
+        "em": round(em / n, 4) if n else None,
+        "f1": round(f1 / n, 4) if n else None,
+        "has_answer_em": round(has_em / n_has, 4) if n_has else None,
+        "has_answer_f1": round(has_f1 / n_has, 4) if n_has else None,
+        "no_answer_precision": round(abstained_right / abstained, 4) if abstained else None,
+        "no_answer_recall": round(abstained_right / n_no, 4) if n_no else None,
+        "answered_unanswerable": round(wrong_on_unanswerable / n_no, 4) if n_no else None,
+        "abstained": abstained,
+    }
+
+
+def sweep(
+    sets: dict[str, list[QuestionCandidates]], weights: Sequence[float], thresholds: Sequence[float]
+) -> list[dict[str, Any]]:
+    """Every (weight, threshold): each set's scores and their mean F1 (every set counts the same)."""
+    rows = []
+    for w in weights:
+        for t in thresholds:
+            per_set = {name: score(qs, w, t) for name, qs in sets.items()}
+            f1s = [s["f1"] for s in per_set.values() if s["f1"] is not None]
+            rows.append(
+                {
+                    "retrieval_weight": w,
+                    "threshold": t,
+                    "mean_f1": round(sum(f1s) / len(f1s), 4),
+                    "sets": per_set,
+                }
+            )
+    return rows
+
+
+def best(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Highest mean F1; ties go to the lower weight, then the higher threshold (abstain when unsure)."""
+    return max(rows, key=lambda r: (r["mean_f1"], -r["retrieval_weight"], r["threshold"]))

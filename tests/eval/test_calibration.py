@@ -1,0 +1,58 @@
+"""The calibration sweep replays the pipeline's final step on hand-made candidates."""
+
+from __future__ import annotations
+
+import pytest
+
+from eval.calibration import QuestionCandidates, best, decide, score, sweep
+from qa.answers import make_answer
+from qa.ranking import combine_with_retrieval, rank_answers
+
+TEXT = "The median overall survival was 16.4 months. Grade 3 events were seen in 25.8% of patients."
+
+
+def cand(span: str, p: float, doc: str = "d"):
+    start = TEXT.index(span)
+    return make_answer("q", TEXT, doc, f"{doc}#0", 0, len(TEXT), start, start + len(span), "t", p)
+
+
+def question(golds, *cands, ranks=None) -> QuestionCandidates:
+    return QuestionCandidates("q", tuple(golds), list(cands), ranks or {"d": 1, "e": 2})
+
+
+def test_decide_is_the_pipelines_combine_then_rank() -> None:
+    q = question(["16.4 months"], cand("16.4 months", 0.6, "e"), cand("25.8%", 0.5, "d"))
+    assert decide(q, 0.0, 0.0).text == "16.4 months"
+    # with weight 0.5 the first-ranked document wins: 0.5*0.5 + 0.5*1 = 0.75 > 0.5*0.6 + 0.5*0.5 = 0.55
+    assert decide(q, 0.5, 0.0).text == "25.8%"
+    expected = rank_answers(combine_with_retrieval(q.candidates, q.doc_ranks, 0.5), 1, 0.7)
+    assert [decide(q, 0.5, 0.7)] == expected
+    assert decide(q, 0.5, 0.8) is None  # nothing clears the threshold: abstain
+    assert decide(question([]), 0.0, 0.0) is None
+
+
+def test_score_counts_abstention_as_squad_2_does() -> None:
+    answerable = question(["16.4 months"], cand("16.4 months", 0.9))
+    wrong = question(["25.8%"], cand("16.4 months", 0.4))
+    unanswerable = question([], cand("25.8%", 0.3))
+    s = score([answerable, wrong, unanswerable], 0.0, 0.35)
+    assert s["questions"] == 3 and s["answerable"] == 2 and s["unanswerable"] == 1
+    assert s["em"] == pytest.approx(2 / 3, abs=1e-4)  # right answer + right abstention
+    assert s["has_answer_em"] == 0.5 and s["no_answer_recall"] == 1.0 and s["no_answer_precision"] == 1.0
+    assert s["answered_unanswerable"] == 0.0
+    s = score([answerable, wrong, unanswerable], 0.0, 0.0)
+    assert s["em"] == pytest.approx(1 / 3, abs=1e-4) and s["answered_unanswerable"] == 1.0 and s["abstained"] == 0
+    s = score([answerable, wrong, unanswerable], 0.0, 0.5)  # abstains on the wrong one too
+    assert s["no_answer_precision"] == 0.5 and s["has_answer_f1"] == 0.5
+
+
+def test_sweep_averages_sets_equally_and_best_prefers_abstaining_on_ties() -> None:
+    sets = {
+        "a": [question(["16.4 months"], cand("16.4 months", 0.9))],
+        "b": [question([], cand("25.8%", 0.3))],
+    }
+    rows = sweep(sets, [0.0], [0.0, 0.2, 0.5, 0.8])
+    by_t = {r["threshold"]: r["mean_f1"] for r in rows}
+    assert by_t == {0.0: 0.5, 0.2: 0.5, 0.5: 1.0, 0.8: 1.0}
+    chosen = best(rows)
+    assert chosen["threshold"] == 0.8 and chosen["sets"]["b"]["no_answer_recall"] == 1.0
