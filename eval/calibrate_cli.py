@@ -18,6 +18,7 @@ from qa.readers.base import ReaderKind
 
 DEFAULT_WEIGHTS = "0,0.1,0.2,0.3,0.5"
 DEFAULT_THRESHOLDS = ",".join(f"{t / 100:.2f}" for t in range(0, 100, 5))
+DEFAULT_HEURISTIC_WEIGHTS = "0.1,0.2,0.3,0.5,0.7"
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -40,9 +41,24 @@ def calibrate_command(
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="A seeded sample of N questions per set.")] = None,
     weights: Annotated[str, typer.Option("--weights", help="Retrieval weights to try.")] = DEFAULT_WEIGHTS,
     thresholds: Annotated[str, typer.Option("--thresholds", help="Thresholds to try.")] = DEFAULT_THRESHOLDS,
+    heuristic_weights: Annotated[
+        str,
+        typer.Option(
+            "--heuristic-weights",
+            help="With --reader combined: heuristic shares to try (the trained reader alone is always tried).",
+        ),
+    ] = DEFAULT_HEURISTIC_WEIGHTS,
     embedding_backend: Annotated[EmbedderBackend | None, typer.Option("--embedding-backend")] = None,
     cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("var/eval-cache"),
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    write_calibration: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-calibration",
+            help="Reader folder: write the chosen threshold and weight there as calibration.json (and refresh "
+            "its MODEL_CARD.md when it has a training.json).",
+        ),
+    ] = None,
 ) -> None:
     """Choose the abstention threshold and retrieval weight on several dev sets at once (mean F1)."""
     from rich.markup import escape
@@ -68,6 +84,9 @@ def calibrate_command(
         expand_documents=expand_documents,
         embedding_backend=embedding_backend,
     )
+    combined = reader is ReaderKind.COMBINED
+    primary = ReaderKind.TRANSFORMERS if combined else reader
+    mixes: list[float | None] = [None, *(_floats(heuristic_weights, "--heuristic-weights") if combined else [])]
     collected = {}
     timing = {}
     try:
@@ -82,11 +101,12 @@ def calibrate_command(
             name = f"{path.name}:{cond.value}"
             t0 = time.perf_counter()
             with tqdm(total=len(runner.examples), desc=name, unit="q", mininterval=5) as bar:
-                collected[name] = collect(runner, cond, reader, on_progress=bar.update)
+                collected[name] = collect(runner, cond, primary, on_progress=bar.update, with_heuristic=combined)
             timing[name] = round((time.perf_counter() - t0) * 1000 / max(1, len(runner.examples)), 1)
     except (QAError, ValueError) as err:
         fail(str(err))
-    rows = sweep(collected, _floats(weights, "--weights"), _floats(thresholds, "--thresholds"))
+    rows = sweep(collected, _floats(weights, "--weights"), _floats(thresholds, "--thresholds"), mixes)
+    alone = best([r for r in rows if r["heuristic_weight"] is None])
     chosen = best(rows)
     report = {
         "reader": reader.value,
@@ -97,15 +117,47 @@ def calibrate_command(
         "seed": seed,
         "read_ms_per_question": timing,
         "best": chosen,
+        "best_reader_alone": alone,
         "rows": rows,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-    typer.echo(f"best: weight {chosen['retrieval_weight']} threshold {chosen['threshold']} mean F1 {chosen['mean_f1']}")
-    for name, s in chosen["sets"].items():
-        typer.echo(f"  {name}: {json.dumps(s)}")
-    zero = next(r for r in rows if r["retrieval_weight"] == chosen["retrieval_weight"] and r["threshold"] == 0)
-    typer.echo(f"same weight, never abstaining: mean F1 {zero['mean_f1']}")
+    for label, row in (("reader alone", alone), ("best", chosen)):
+        typer.echo(
+            f"{label}: heuristic weight {row['heuristic_weight']} retrieval weight {row['retrieval_weight']} "
+            f"threshold {row['threshold']} mean F1 {row['mean_f1']}"
+        )
+        for name, s in row["sets"].items():
+            typer.echo(f"  {name}: {json.dumps(s)}")
+    zero = next((r for r in rows if r["retrieval_weight"] == chosen["retrieval_weight"] and r["threshold"] == 0), None)
+    if zero is not None:
+        typer.echo(f"same weight, never abstaining: mean F1 {zero['mean_f1']}")
+    if write_calibration is not None:
+        from qa.model_card import write_model_card
+        from qa.readers.transformers_reader import CALIBRATION_FILE
+
+        calibration = {
+            "min_answer_score": alone["threshold"],
+            "retrieval_weight": alone["retrieval_weight"],
+            "top_k": settings.top_k,
+            "expand_documents": settings.expand_documents,
+            "chosen_by": "best mean F1 over the dev sets (SQuAD 2.0 scoring), qa calibrate",
+            "mean_f1": alone["mean_f1"],
+            "sets": alone["sets"],
+        }
+        if combined and chosen["heuristic_weight"] is not None:
+            calibration["combined"] = {
+                "heuristic_weight": chosen["heuristic_weight"],
+                "min_answer_score": chosen["threshold"],
+                "retrieval_weight": chosen["retrieval_weight"],
+                "mean_f1": chosen["mean_f1"],
+                "sets": chosen["sets"],
+            }
+        target = write_calibration / CALIBRATION_FILE
+        target.write_text(json.dumps(calibration, indent=1) + "\n", encoding="utf-8")
+        typer.echo(f"wrote {target}")
+        if (write_calibration / "training.json").is_file():
+            typer.echo(f"wrote {write_model_card(write_calibration)}")
 
 
 def register(app: typer.Typer) -> None:

@@ -30,9 +30,8 @@ from index.retriever import RetrievedPassage
 from qa.answers import Answer
 from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
 from qa.readers.base import ReaderKind
+from qa.readers.combined import combine_candidates
 
-CANDIDATES_PER_QUESTION = 20
-"""Candidates kept per question: the pipeline reads max_answers * 4 (3 * 4 = 12 by default); more is harmless."""
 WITHOUT_GOLD_EXTRA = 20
 """Passages retrieved beyond top_k before the gold documents' passages are dropped."""
 
@@ -51,6 +50,14 @@ class QuestionCandidates:
     golds: tuple[str, ...]  # empty: the correct outcome is no answer
     candidates: list[Answer]
     doc_ranks: dict[str, int]
+    heuristic: list[Answer] | None = None  # the heuristic reader's candidates on the same passages
+    n_candidates: int = 12
+
+    def candidates_at(self, heuristic_weight: float | None) -> list[Answer]:
+        """The reader's candidates, or the combined reader's at this heuristic weight (`CombinedReader.run`)."""
+        if heuristic_weight is None or self.heuristic is None:
+            return self.candidates
+        return combine_candidates(self.candidates, self.heuristic, heuristic_weight, self.n_candidates)
 
     @property
     def answerable(self) -> bool:
@@ -63,9 +70,13 @@ def collect(
     reader: ReaderKind = ReaderKind.TRANSFORMERS,
     examples: Sequence[Example] | None = None,
     on_progress: Callable[[int], None] = lambda _n: None,
+    with_heuristic: bool = False,
 ) -> list[QuestionCandidates]:
-    """Read every example under `condition`; `runner` is warmed up on the example's gold set."""
+    """Read every example under `condition`; `runner` is warmed up on the example's gold set. With
+    `with_heuristic`, the heuristic reader's candidates on the same passages are kept too (for the combined
+    reader's sweep)."""
     pipeline = runner.pipeline
+    n_candidates = pipeline.settings.max_answers * 4  # what `QAPipeline.read` asks the reader for
     top_k = pipeline.settings.top_k
     documents = pipeline.index.documents
     out: list[QuestionCandidates] = []
@@ -94,26 +105,36 @@ def collect(
                     on_progress(1)
                     continue  # the answer is still in what is read: not a question without an answer
                 golds = ()
-        candidates = pipeline.reader(reader).run(
-            ex.question, pipeline.expand_passages(passages), documents, CANDIDATES_PER_QUESTION
+        read = pipeline.expand_passages(passages)
+        candidates = pipeline.reader(reader).run(ex.question, read, documents, n_candidates)
+        heuristic = (
+            pipeline.reader(ReaderKind.HEURISTIC).run(ex.question, read, documents, n_candidates)
+            if with_heuristic
+            else None
         )
-        out.append(QuestionCandidates(ex.id, golds, candidates, document_ranks([p.chunk.doc_id for p in passages])))
+        ranks = document_ranks([p.chunk.doc_id for p in passages])
+        out.append(QuestionCandidates(ex.id, golds, candidates, ranks, heuristic, n_candidates))
         on_progress(1)
     return out
 
 
-def decide(question: QuestionCandidates, weight: float, threshold: float) -> Answer | None:
+def decide(
+    question: QuestionCandidates, weight: float, threshold: float, heuristic_weight: float | None = None
+) -> Answer | None:
     """The pipeline's final step for one question: the top answer, or None (abstain)."""
-    ranked = rank_answers(combine_with_retrieval(question.candidates, question.doc_ranks, weight), 1, threshold)
+    candidates = question.candidates_at(heuristic_weight)
+    ranked = rank_answers(combine_with_retrieval(candidates, question.doc_ranks, weight), 1, threshold)
     return ranked[0] if ranked else None
 
 
-def score(questions: Iterable[QuestionCandidates], weight: float, threshold: float) -> dict[str, Any]:
+def score(
+    questions: Iterable[QuestionCandidates], weight: float, threshold: float, heuristic_weight: float | None = None
+) -> dict[str, Any]:
     """SQuAD 2.0-style EM/F1 over all questions, split by answerable or not, and abstention precision/recall."""
     em = f1 = has_em = has_f1 = 0.0
     n = n_has = n_no = abstained = abstained_right = wrong_on_unanswerable = 0
     for q in questions:
-        top = decide(q, weight, threshold)
+        top = decide(q, weight, threshold, heuristic_weight)
         n += 1
         if q.answerable:
             n_has += 1
@@ -143,25 +164,33 @@ def score(questions: Iterable[QuestionCandidates], weight: float, threshold: flo
 
 
 def sweep(
-    sets: dict[str, list[QuestionCandidates]], weights: Sequence[float], thresholds: Sequence[float]
+    sets: dict[str, list[QuestionCandidates]],
+    weights: Sequence[float],
+    thresholds: Sequence[float],
+    heuristic_weights: Sequence[float | None] = (None,),
 ) -> list[dict[str, Any]]:
-    """Every (weight, threshold): each set's scores and their mean F1 (every set counts the same)."""
+    """Every (heuristic weight, retrieval weight, threshold): each set's scores and their mean F1 (every set
+    counts the same). A heuristic weight of None is the reader alone."""
     rows = []
-    for w in weights:
-        for t in thresholds:
-            per_set = {name: score(qs, w, t) for name, qs in sets.items()}
-            f1s = [s["f1"] for s in per_set.values() if s["f1"] is not None]
-            rows.append(
-                {
-                    "retrieval_weight": w,
-                    "threshold": t,
-                    "mean_f1": round(sum(f1s) / len(f1s), 4),
-                    "sets": per_set,
-                }
-            )
+    for hw in heuristic_weights:
+        for w in weights:
+            for t in thresholds:
+                per_set = {name: score(qs, w, t, hw) for name, qs in sets.items()}
+                f1s = [s["f1"] for s in per_set.values() if s["f1"] is not None]
+                rows.append(
+                    {
+                        "heuristic_weight": hw,
+                        "retrieval_weight": w,
+                        "threshold": t,
+                        "mean_f1": round(sum(f1s) / len(f1s), 4),
+                        "sets": per_set,
+                    }
+                )
     return rows
 
 
 def best(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Highest mean F1; ties go to the lower weight, then the higher threshold (abstain when unsure)."""
-    return max(rows, key=lambda r: (r["mean_f1"], -r["retrieval_weight"], r["threshold"]))
+    """Highest mean F1; ties go to the lower weights, then the higher threshold (abstain when unsure)."""
+    return max(
+        rows, key=lambda r: (r["mean_f1"], -(r["heuristic_weight"] or 0.0), -r["retrieval_weight"], r["threshold"])
+    )

@@ -14,6 +14,7 @@ from qa.answers import Answer
 class ReaderKind(StrEnum):
     HEURISTIC = "heuristic"
     TRANSFORMERS = "transformers"
+    COMBINED = "combined"  # both, scores mixed: qa/readers/combined.py
 
 
 class Reader(Protocol):

@@ -1,0 +1,51 @@
+"""The shipped reader, as users get it: the default pipeline over the built-in corpus."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qa.readers.base import ReaderKind
+from qa.readers.transformers_reader import BUNDLED_READER_DIR, CALIBRATION_FILE, TransformersReader
+from tests.conftest import SHARED
+
+pytestmark = pytest.mark.model
+
+EXTRA_QUESTIONS = [
+    "What is sorafenib?",
+    "What is the dose of sorafenib?",
+    "How is sorafenib metabolized?",
+    "Which adverse events were most common?",
+    "How many patients were randomized?",
+    "What was the hazard ratio for death?",
+]
+
+
+def questions() -> list[str]:
+    lines = (SHARED / "gold" / "seed_dev.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["question"] for line in lines if line.strip()] + EXTRA_QUESTIONS
+
+
+def test_the_default_pipeline_reads_with_the_shipped_model(demo_pipeline) -> None:
+    reader = demo_pipeline.reader(demo_pipeline.settings.reader)
+    assert demo_pipeline.settings.reader is ReaderKind.TRANSFORMERS
+    assert isinstance(reader, TransformersReader) and reader.model_name == str(BUNDLED_READER_DIR)
+    calibration = json.loads((BUNDLED_READER_DIR / CALIBRATION_FILE).read_text())
+    assert demo_pipeline.min_score(reader) == reader.min_score == calibration["min_answer_score"]
+    assert demo_pipeline.retrieval_weight(reader) == calibration["retrieval_weight"]
+
+
+def test_every_answer_of_the_shipped_model_is_a_verbatim_cited_span(demo_pipeline) -> None:
+    documents = demo_pipeline.index.documents
+    results = demo_pipeline.run_batch(questions())
+    n_answers = 0
+    for result in results:
+        for a in demo_pipeline.read(result.question, result.passages, max_answers=5, min_score=0.0):
+            n_answers += 1
+            assert documents[a.doc_id].text[a.start : a.end] == a.text
+            assert a.passage.text[a.span_in_passage.start : a.span_in_passage.end] == a.text
+            assert a.text == a.text.strip() and 0.0 <= a.score <= 1.0
+        for a in result.answers:  # what users see clears the calibrated threshold
+            assert a.score >= demo_pipeline.min_score(demo_pipeline.reader(ReaderKind.TRANSFORMERS))
+    assert n_answers >= 3 * len(results)
