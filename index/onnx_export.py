@@ -30,7 +30,26 @@ import numpy as np
 
 from index.errors import ModelLoadError
 
-DEFAULT_ONNX_CACHE = Path("var/onnx-cache")
+
+def user_onnx_cache() -> Path:
+    """The per-user export cache shared by every index: $XDG_CACHE_HOME/biomed-qa/onnx, else
+    ~/.cache/biomed-qa/onnx (a relative XDG_CACHE_HOME is invalid by the XDG spec and ignored), else a per-user
+    folder in the temporary directory when there is no home."""
+    import tempfile
+
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and Path(xdg).is_absolute():
+        base = Path(xdg)
+    else:
+        try:
+            base = Path.home() / ".cache"
+        except RuntimeError:  # no HOME and no passwd entry
+            base = Path(tempfile.gettempdir()) / f"biomed-qa-cache-{os.getuid()}"
+    return base / "biomed-qa" / "onnx"
+
+
+DEFAULT_ONNX_CACHE = user_onnx_cache()
+"""Where components built without a cache folder export to (the settings' default, as the process started)."""
 EXPORT_VERSION = 1  # bump when the export recipe changes: old cache entries are then ignored
 META_NAME = "meta.json"
 FP32_NAME = "model.onnx"

@@ -121,7 +121,7 @@ def ask_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON form (see README).")] = False,
 ) -> None:
     """Answer a question with verbatim spans of the corpus, each with its citation."""
-    from qa.pipeline import QAPipeline
+    from qa.pipeline import DEFAULT_DIR_ONLY, QAPipeline
 
     settings = load_settings(
         index_dir=index_dir,
@@ -132,7 +132,8 @@ def ask_command(
     )
     pipeline = QAPipeline(settings)
     try:
-        pipeline.warm_up(build_if_missing=True, say=lambda m: err_console.print(escape(m)))
+        # Only the default index directory is built on first run: a mistyped --index-dir is an error.
+        pipeline.warm_up(build_if_missing=DEFAULT_DIR_ONLY, say=lambda m: err_console.print(escape(m)))
         result = pipeline.run(question, top_k=top_k, max_answers=max_answers, retriever=retriever, reader=reader)
     except (QAError, ValueError) as err:
         fail(str(err))

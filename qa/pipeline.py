@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
 
 import faiss
 
@@ -24,7 +25,7 @@ from index.errors import IndexMismatchError, IndexNotFoundError, QAError
 from index.ingest import load_corpus
 from index.manifest import Manifest
 from index.retriever import RetrievalMode, RetrievedPassage, Retriever
-from index.store import CorpusIndex, build_index, current_version, load_index, read_manifest
+from index.store import CorpusIndex, build_index, current_version, load_index, read_manifest, read_pointer
 from qa.abbreviations import abbreviation_map, expand_query
 from qa.answers import Answer
 from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
@@ -114,12 +115,17 @@ def build_reader(kind: ReaderKind, settings: Settings, embedder: Embedder) -> Re
         return HeuristicReader(embedder=embedder, max_answer_tokens=settings.max_answer_tokens)
     from qa.readers.transformers_reader import TransformersReader
 
-    return TransformersReader(
+    trained = TransformersReader(
         model=settings.reader_model,
         max_answer_tokens=settings.max_answer_tokens,
         backend=settings.reader_backend,
         onnx_cache_dir=settings.onnx_cache_path(),
     )
+    if kind is ReaderKind.TRANSFORMERS:
+        return trained
+    from qa.readers.combined import CombinedReader
+
+    return CombinedReader(trained, build_reader(ReaderKind.HEURISTIC, settings, embedder))
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -156,24 +162,56 @@ def check_embedder(manifest: Manifest, embedder: Embedder, index_dir: Path) -> N
     )
 
 
-def ensure_index(settings: Settings, embedder: Embedder, say: Callable[[str], None] = lambda _m: None) -> None:
-    """Build the configured corpus's index when none exists yet (first run of the demo, say)."""
-    try:
-        from index.store import read_manifest
+DEFAULT_DIR_ONLY = "default-dir"
+"""`warm_up(build_if_missing=DEFAULT_DIR_ONLY)`: build on first run only in the default index directory."""
 
-        read_manifest(Path(settings.index_dir))
-    except IndexNotFoundError:
-        say(f"no index at {settings.index_dir}: building it from {settings.corpus_path}")
-        docs = load_corpus(settings.corpus_path).documents
-        build_index(
-            docs,
-            embedder,
-            Path(settings.index_dir),
-            settings.index_config(),
-            source=str(settings.corpus_path),
-            show_progress=True,
-            on_stage=say,
-        )
+
+def is_default_index_dir(index_dir: str | Path) -> bool:
+    """Whether `index_dir` is the settings' default (var/index, from the working directory), however spelled."""
+    default = Path(Settings.model_fields["index_dir"].default)
+    return Path(index_dir).resolve() == default.resolve()
+
+
+def check_index_dir(index_dir: str | Path) -> None:
+    """Raise IndexNotFoundError, naming the folder and how to build an index there, when `index_dir` holds no
+    index and is not the default one: only the default is built from the corpus on first run, so a mistyped
+    `--index-dir` fails at once instead of getting a demo index of its own. Cheap: it reads no index file."""
+    index_dir = Path(index_dir)
+    if is_default_index_dir(index_dir) or read_pointer(index_dir) is not None:
+        return
+    what = "does not exist" if not index_dir.exists() else "holds no index"
+    raise IndexNotFoundError(
+        f"the index directory {index_dir} {what}; build one with `qa index --index-dir {index_dir} "
+        f"[--corpus PATH]` (only the default one, {Settings.model_fields['index_dir'].default}, is built on first run)"
+    )
+
+
+def ensure_index(
+    settings: Settings,
+    embedder: Embedder,
+    say: Callable[[str], None] = lambda _m: None,
+    *,
+    default_dir_only: bool = False,
+) -> None:
+    """Build the configured corpus's index when none exists yet (first run of the demo, say). With
+    `default_dir_only` (the CLI and `qa serve`), only in the default index directory: any other one without an
+    index raises IndexNotFoundError (`check_index_dir`)."""
+    index_dir = Path(settings.index_dir)
+    if default_dir_only:
+        check_index_dir(index_dir)
+    if read_pointer(index_dir) is not None:
+        return
+    say(f"no index at {settings.index_dir}: building it from {settings.corpus_path}")
+    docs = load_corpus(settings.corpus_path).documents
+    build_index(
+        docs,
+        embedder,
+        index_dir,
+        settings.index_config(),
+        source=str(settings.corpus_path),
+        show_progress=True,
+        on_stage=say,
+    )
 
 
 class QAPipeline:
@@ -185,11 +223,19 @@ class QAPipeline:
         self._lock = threading.Lock()
         self._swap_lock = threading.Lock()
 
-    def warm_up(self, build_if_missing: bool = False, say: Callable[[str], None] = lambda _m: None) -> None:
+    def warm_up(
+        self, build_if_missing: bool | Literal["default-dir"] = False, say: Callable[[str], None] = lambda _m: None
+    ) -> None:
+        """Load the embedder, the index and the configured reader. `build_if_missing`: True builds the configured
+        corpus's index wherever there is none; DEFAULT_DIR_ONLY only in the default index directory, and any other
+        directory without an index raises IndexNotFoundError before a model loads."""
+        default_dir_only = build_if_missing == DEFAULT_DIR_ONLY
+        if default_dir_only:
+            check_index_dir(self.settings.index_dir)
         faiss.omp_set_num_threads(self.settings.faiss_threads)
         self.embedder.warm_up(say)
         if build_if_missing:
-            ensure_index(self.settings, self.embedder, say)
+            ensure_index(self.settings, self.embedder, say, default_dir_only=default_dir_only)
         self.swap_index(self.load_current_index())
         self.reader(self.settings.reader)
 

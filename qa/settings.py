@@ -64,7 +64,9 @@ class Settings(BaseSettings):
         "by the other kind.",
     )
     onnx_cache_dir: Path | None = Field(
-        None, description="Where ONNX exports are cached; default: onnx-cache beside the index directory."
+        None,
+        description="Where ONNX exports are cached, one per-user cache shared by every index (entries are keyed by "
+        "the model files' digest); default: $XDG_CACHE_HOME/biomed-qa/onnx, else ~/.cache/biomed-qa/onnx.",
     )
     embedding_batch_size: int = Field(32, ge=1, le=1024)
     chunk_max_tokens: int = Field(128, ge=8, le=512)
@@ -145,8 +147,14 @@ class Settings(BaseSettings):
         )
 
     def onnx_cache_path(self) -> Path:
-        """Beside the index by default: a place the service can already write to, whatever the working directory."""
-        return self.onnx_cache_dir if self.onnx_cache_dir is not None else Path(self.index_dir).parent / "onnx-cache"
+        """QA_ONNX_CACHE_DIR, else the per-user cache (XDG base directories), whatever the index directory: a new
+        `--index-dir` reuses the exports instead of exporting again. A folder that cannot be created is reported
+        when an export needs it, naming QA_ONNX_CACHE_DIR."""
+        if self.onnx_cache_dir is not None:
+            return self.onnx_cache_dir
+        from index.onnx_export import user_onnx_cache
+
+        return user_onnx_cache()
 
     def fusion_config(self) -> FusionConfig:
         return FusionConfig(

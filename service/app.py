@@ -1,7 +1,8 @@
 """The FastAPI application: `create_app(settings, pipeline)` builds it; the lifespan loads the pipeline once.
 
 Tests and embedders hand in an already-warmed pipeline so no model loads twice; `qa serve` hands in none and the
-lifespan builds the index of the configured corpus on first run, then loads it.
+lifespan builds the index of the configured corpus on first run when it is the default index directory (any other
+directory without an index fails the start-up, naming it), then loads it.
 """
 
 from __future__ import annotations

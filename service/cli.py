@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+import errno
+import socket
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from index.embedder import EmbedderBackend
+
+
+def shown_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Why `host:port` cannot be listened on now (None when it can): bound for a moment and released, as
+    uvicorn (asyncio's `create_server`) will bind it, to every address the host resolves to, with SO_REUSEADDR,
+    so a port in use is reported before any model loads rather than after. Port 0 (any free one) always can."""
+    if port == 0:
+        return None
+    where = shown_address(host, port)
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as err:
+        return f"cannot listen on {where}: the host does not resolve ({err.strerror})"
+    for family, kind, proto, _name, address in infos:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                return (
+                    f"cannot listen on {where}: the address is already in use (another `qa serve`?); "
+                    "choose another port with --port or QA_PORT"
+                )
+            return f"cannot listen on {where}: {err.strerror or err}"
+    return None
 
 
 def register(app: typer.Typer) -> None:
@@ -32,16 +66,13 @@ def register(app: typer.Typer) -> None:
             ),
         ] = None,
     ) -> None:
-        """Serve the HTTP API (/docs) and the web page (/); builds the corpus's index first if there is none."""
+        """Serve the HTTP API (/docs) and the web page (/); builds the corpus's index first if there is none in
+        the default index directory (any other one must hold an index: `qa index --index-dir DIR`)."""
         from pydantic import ValidationError
 
         from qa.settings import offline_by_default
 
         offline_by_default()
-        import uvicorn
-
-        from service.app import create_app
-        from service.log import configure_logging, uvicorn_log_config
         from service.settings import ServiceSettings
 
         overrides = {
@@ -56,6 +87,25 @@ def register(app: typer.Typer) -> None:
         except ValidationError as err:
             typer.echo(f"error: invalid settings: {err}", err=True)
             raise typer.Exit(2) from err
+        # Both checks before anything loads: each would otherwise surface only after the models and the index.
+        problem = port_problem(settings.host, settings.port)
+        if problem is not None:
+            typer.echo(f"error: {problem}", err=True)
+            raise typer.Exit(2)
+        from index.errors import IndexNotFoundError
+        from qa.pipeline import check_index_dir
+
+        try:
+            check_index_dir(settings.index_dir)
+        except IndexNotFoundError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(2) from err
+
+        import uvicorn
+
+        from service.app import create_app
+        from service.log import configure_logging, uvicorn_log_config
+
         configure_logging(settings.log_level)
         if settings.torch_threads > 0:
             # Set once, process-wide: torch otherwise gives every new worker thread one OpenMP thread per core, and
@@ -63,10 +113,9 @@ def register(app: typer.Typer) -> None:
             import torch
 
             torch.set_num_threads(settings.torch_threads)
-        shown = f"[{settings.host}]" if ":" in settings.host else settings.host
         typer.echo(
             f"qa serve: loading the index in {settings.index_dir} (built on first run), then serving "
-            f"http://{shown}:{settings.port}/ (API docs at /docs)",
+            f"http://{shown_address(settings.host, settings.port)}/ (API docs at /docs)",
             err=True,
         )
         uvicorn.run(

@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader
 from pydantic import SecretStr
 
-from qa.pipeline import QAPipeline
+from qa.pipeline import DEFAULT_DIR_ONLY, QAPipeline
 from service.log import LOGGER
 from service.middleware import key_matches
 from service.settings import ServiceSettings
@@ -47,12 +47,15 @@ class ServiceState:
     admin_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def load(self, pipeline: QAPipeline | None = None) -> None:
-        """Warm the given pipeline (or a new one from the settings), building the index if there is none."""
+        """Warm the given pipeline (or a new one from the settings), building the index if there is none: a
+        pipeline of the settings' own only in the default index directory (as `qa serve` does), so a mistyped
+        QA_INDEX_DIR fails the start-up instead of serving a fresh demo index; a handed-in one wherever it points."""
         try:
+            build: bool | Literal["default-dir"] = True if pipeline is not None else DEFAULT_DIR_ONLY
             p = pipeline if pipeline is not None else QAPipeline(self.settings)
             if not pipeline_is_warm(p):
                 log.info("loading models and index", extra={"index_dir": str(self.settings.index_dir)})
-                p.warm_up(build_if_missing=True, say=lambda m: log.info(m))
+                p.warm_up(build_if_missing=build, say=lambda m: log.info(m))
             self.pipeline = p
             manifest = p.index.manifest
             log.info(

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+import anyio
 from pydantic import SecretStr
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
@@ -79,11 +80,21 @@ class RequestContextMiddleware:
             )
 
 
+DRAIN_MAX_BYTES = 16 * 1024 * 1024
+"""Most bytes of an oversized body read and discarded before its 413, so the client can read the answer."""
+DRAIN_MAX_SECONDS = 10.0
+"""Longest time spent discarding one oversized body (a slow sender gets its 413 and the close after this)."""
+
+
 class BodySizeLimitMiddleware:
-    """413 for bodies over `max_bytes`: at once by Content-Length, else while the (chunked) body streams in.
+    """413 for bodies over `max_bytes`: by Content-Length before the app runs, else while the (chunked) body
+    streams in.
 
     The body is read here in full (it is small by then) and replayed to the app, so the limit holds whatever
-    the app later does with it.
+    the app later does with it. Before a 413, the rest of the body is read and discarded (up to DRAIN_MAX_BYTES
+    in all, DRAIN_MAX_SECONDS), as a server's lingering close does: the server closes the connection after the
+    413 when the client asked it to (urllib sends `Connection: close`), and a close with unread data in it
+    resets the connection, so the client, still sending, saw "connection reset by peer" instead of the 413.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -94,6 +105,25 @@ class BodySizeLimitMiddleware:
         return JSONResponse(
             {"detail": f"request body is larger than the limit of {self.max_bytes} bytes"}, status_code=413
         )
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, received: int, more: bool) -> None:
+        """Discard what is left of the body within the bounds (`received` bytes read so far; `more`: whether
+        the client is still sending), then answer 413. A client that asked `Expect: 100-continue` has sent
+        nothing yet and is answered at once: reading would invite the body."""
+        headers = Headers(scope=scope)
+        declared = headers.get("content-length")
+        waiting = headers.get("expect", "").lower() == "100-continue" and received == 0
+        within = declared is None or int(declared) <= DRAIN_MAX_BYTES
+        if more and within and not waiting:
+            with anyio.move_on_after(DRAIN_MAX_SECONDS):
+                while received <= DRAIN_MAX_BYTES:
+                    message = await receive()
+                    if message["type"] != "http.request":
+                        break
+                    received += len(message.get("body", b""))
+                    if not message.get("more_body", False):
+                        break
+        await self._too_large()(scope, receive, send)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -106,7 +136,7 @@ class BodySizeLimitMiddleware:
                 await response(scope, receive, send)
                 return
             if int(declared) > self.max_bytes:
-                await self._too_large()(scope, receive, send)
+                await self._reject(scope, receive, send, received=0, more=True)
                 return
 
         chunks: list[bytes] = []
@@ -120,7 +150,7 @@ class BodySizeLimitMiddleware:
             body = message.get("body", b"")
             size += len(body)
             if size > self.max_bytes:
-                await self._too_large()(scope, receive, send)
+                await self._reject(scope, receive, send, received=size, more=message.get("more_body", False))
                 return
             chunks.append(body)
             if not message.get("more_body", False):

@@ -81,3 +81,47 @@ def test_ask_with_another_backend_than_the_index_says_which_built_it(
     assert "built by the torch (or onnx) embedding backend" in out and "QA_EMBEDDING_BACKEND=torch" in out
     bad = runner.invoke(app, ["ask", "What is sorafenib?", "--embedding-backend", "tensorrt"])
     assert bad.exit_code == 2 and "onnx-int8" in bad.output
+
+
+def refuse_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any embedder load fails the test: the index-directory check must come before the models."""
+    from index.embedder import Embedder
+
+    def no_load(self: Embedder, say: object = None) -> None:
+        raise AssertionError("a model was loaded before the index directory was checked")
+
+    monkeypatch.setattr(Embedder, "warm_up", no_load)
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_ask_with_an_index_dir_holding_no_index_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exists: bool
+) -> None:
+    """A mistyped --index-dir used to get a demo index of its own, silently; now it is named, with the fix."""
+    monkeypatch.setenv("QA_READER", "heuristic")
+    refuse_model_loads(monkeypatch)
+    typo = tmp_path / "idnex"
+    if exists:
+        typo.mkdir()
+    result = runner.invoke(app, ["ask", "What is sorafenib?", "--index-dir", str(typo)])
+    assert result.exit_code == 2, result.output
+    out = " ".join(result.output.split())  # rich wraps long lines
+    assert f"the index directory {typo} {'holds no index' if exists else 'does not exist'}" in out
+    assert f"qa index --index-dir {typo} [--corpus PATH]" in out
+    assert typo.is_dir() is exists and (not exists or not any(typo.iterdir()))  # nothing created or built
+
+
+def test_ask_builds_the_default_index_dir_on_first_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's first run stays: var/index (however spelled) is built from the built-in corpus."""
+    monkeypatch.setenv("QA_READER", "heuristic")
+    monkeypatch.delenv("QA_INDEX_DIR", raising=False)
+    monkeypatch.delenv("QA_CORPUS_PATH", raising=False)
+    monkeypatch.chdir(tmp_path)  # var/index is relative to the working directory
+    result = runner.invoke(app, ["ask", "What was the median overall survival with STRIDE?", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["answers"][0]["text"] == "16.43 months"
+    assert (tmp_path / "var" / "index" / "CURRENT").is_file()
+    from qa.pipeline import is_default_index_dir
+
+    assert is_default_index_dir("./var/../var/index") and is_default_index_dir(tmp_path / "var" / "index")
+    assert not is_default_index_dir("var/index2")

@@ -51,10 +51,38 @@ def test_embedding_backend_is_a_setting_whose_errors_list_the_choices(monkeypatc
     assert "'torch', 'onnx' or 'onnx-int8'" in str(err.value)
 
 
-def test_onnx_exports_are_cached_beside_the_index_unless_set(tmp_path: Path) -> None:
-    """Wherever the index can be written, so can the export: no cache in an unwritable working directory."""
-    s = Settings(index_dir=tmp_path / "srv" / "index", _env_file=None)
-    assert s.onnx_cache_path() == tmp_path / "srv" / "onnx-cache"
-    assert (
-        Settings(index_dir=tmp_path, onnx_cache_dir=tmp_path / "c", _env_file=None).onnx_cache_path() == tmp_path / "c"
-    )
+def test_one_onnx_cache_per_user_is_shared_by_every_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new --index-dir reuses the exports instead of exporting again (15-25 s, 1.5 GB each time)."""
+    monkeypatch.delenv("QA_ONNX_CACHE_DIR", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    a = Settings(index_dir=tmp_path / "a" / "index", _env_file=None).onnx_cache_path()
+    b = Settings(index_dir=tmp_path / "elsewhere", _env_file=None).onnx_cache_path()
+    assert a == b == tmp_path / "home" / ".cache" / "biomed-qa" / "onnx"
+
+
+def test_onnx_cache_honours_xdg_cache_home_and_the_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("QA_ONNX_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert Settings(index_dir=tmp_path, _env_file=None).onnx_cache_path() == tmp_path / "xdg" / "biomed-qa" / "onnx"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # invalid by the XDG spec: ignored
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Settings(_env_file=None).onnx_cache_path() == tmp_path / "home" / ".cache" / "biomed-qa" / "onnx"
+    monkeypatch.setenv("QA_ONNX_CACHE_DIR", str(tmp_path / "c"))
+    assert Settings(index_dir=tmp_path, _env_file=None).onnx_cache_path() == tmp_path / "c"
+    assert Settings(onnx_cache_dir=tmp_path / "d", _env_file=None).onnx_cache_path() == tmp_path / "d"
+
+
+def test_an_onnx_cache_that_cannot_be_created_names_the_setting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from index.errors import ModelLoadError
+    from index.onnx_export import prepare_cache
+
+    monkeypatch.delenv("QA_ONNX_CACHE_DIR", raising=False)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    cache = Settings(_env_file=None).onnx_cache_path()
+    with pytest.raises(ModelLoadError, match=r"cannot create the ONNX export cache .*set QA_ONNX_CACHE_DIR"):
+        prepare_cache(cache / "entry")
