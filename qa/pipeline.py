@@ -375,6 +375,16 @@ class QAPipeline:
         candidates = combine_with_retrieval(candidates, ranks, self.retrieval_weight(chosen))
         return rank_answers(candidates, n, self.min_score(chosen) if min_score is None else min_score)
 
+    def available_readers(self) -> list[ReaderKind]:
+        """The readers this pipeline can use: loaded ones, the heuristic, and the model-based ones when their
+        model folder exists (a hub id counts once loaded: nothing here reaches for a hub)."""
+        model = Path(self.settings.reader_model).expanduser()
+        out = []
+        for kind in ReaderKind:
+            if kind in self._readers or kind is ReaderKind.HEURISTIC or (model / "config.json").is_file():
+                out.append(kind)
+        return out
+
     def min_score(self, reader: Reader) -> float:
         """The abstention threshold in force for `reader`: the setting when given, else the reader's own."""
         return reader.min_score if self.settings.min_answer_score is None else self.settings.min_answer_score

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from index.retriever import RetrievalMode
-from qa.readers.base import ReaderKind
 from service.deps import StateDep, require_api_key
 from service.schemas import (
     CorpusOut,
@@ -73,6 +72,6 @@ async def ready(state: StateDep) -> ReadyResponse | JSONResponse:
             batch_max=state.settings.batch_max,
         ),
         retrievers=list(RetrievalMode),
-        readers=list(ReaderKind),
+        readers=pipeline.available_readers(),
         api_key_required=state.settings.api_key is not None,
     )

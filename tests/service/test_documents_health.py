@@ -55,8 +55,16 @@ def test_ready_reports_the_loaded_manifest(client: TestClient, demo_pipeline: QA
     assert body["corpus"]["n_chunks"] == manifest.corpus.n_chunks
     assert body["defaults"]["top_k"] == demo_pipeline.settings.top_k
     assert set(body["retrievers"]) == {"dense", "bm25", "hybrid"}
-    assert "heuristic" in body["readers"]
+    assert set(body["readers"]) == {"heuristic", "transformers", "combined"}  # the shipped model is there
+    assert body["defaults"]["reader"] in body["readers"]
     assert body["api_key_required"] is False
+
+
+def test_ready_offers_only_readers_the_service_can_load(demo_pipeline, tmp_path) -> None:
+    from qa.pipeline import QAPipeline
+
+    missing = QAPipeline(demo_pipeline.settings.model_copy(update={"reader_model": str(tmp_path / "no-model")}))
+    assert missing.available_readers() == ["heuristic"]
 
 
 class GatedPipeline(QAPipeline):
