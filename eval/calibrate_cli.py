@@ -33,7 +33,10 @@ def calibrate_command(
         list[str],
         typer.Option("--set", help="GOLD:CONDITION, condition one of retrieved, oracle, without-gold; repeat."),
     ],
-    out: Annotated[Path, typer.Option("--out", help="Write the JSON report here.")],
+    out: Annotated[Path, typer.Option("--out", help="Write the JSON report (every row) here.")],
+    summary: Annotated[
+        Path | None, typer.Option("--summary", help="Also write the report without the full sweep (for docs/).")
+    ] = None,
     reader: Annotated[ReaderKind, typer.Option("--reader")] = ReaderKind.TRANSFORMERS,
     reader_model: Annotated[str | None, typer.Option("--reader-model")] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=50)] = None,
@@ -108,6 +111,12 @@ def calibrate_command(
     rows = sweep(collected, _floats(weights, "--weights"), _floats(thresholds, "--thresholds"), mixes)
     alone = best([r for r in rows if r["heuristic_weight"] is None])
     chosen = best(rows)
+
+    def curve(row: dict) -> list[dict]:
+        """Every threshold at the row's weights: how answering trades against abstaining."""
+        keep = (row["heuristic_weight"], row["retrieval_weight"])
+        return [r for r in rows if (r["heuristic_weight"], r["retrieval_weight"]) == keep]
+
     report = {
         "reader": reader.value,
         "reader_model": settings.reader_model,
@@ -118,10 +127,16 @@ def calibrate_command(
         "read_ms_per_question": timing,
         "best": chosen,
         "best_reader_alone": alone,
+        "curve": curve(chosen),
+        "curve_reader_alone": curve(alone),
         "rows": rows,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    if summary is not None:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        brief = {k: v for k, v in report.items() if k != "rows"}
+        summary.write_text(json.dumps(brief, indent=1) + "\n", encoding="utf-8")
     for label, row in (("reader alone", alone), ("best", chosen)):
         typer.echo(
             f"{label}: heuristic weight {row['heuristic_weight']} retrieval weight {row['retrieval_weight']} "

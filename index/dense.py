@@ -1,6 +1,6 @@
 """FAISS inner-product indexes over normalised chunk vectors, and which kind to build for a corpus of a given size.
 
-Every kind and setting here comes from `qa bench scale` (PERFORMANCE.md, "Dense retrieval at scale"; JSON under
+Every kind and setting here comes from `qa bench scale` (docs/performance.md, "Dense retrieval at scale"; JSON under
 `var/bench/scale*.json`): 384-d vectors shaped like MiniLM chunk embeddings, one query at a time on one OpenMP
 thread, recall@10 against exact search, on the project's 2-core machine.
 """

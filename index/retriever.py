@@ -5,7 +5,7 @@ reciprocal-rank fusion. Cosine and BM25 live on unrelated scales, so each side's
 own candidates first; unlike RRF, the fused order then keeps how *far* ahead a candidate is, which Bruch et al.
 (2023, "An analysis of fusion functions for hybrid retrieval") found to beat RRF once the weight is tuned on a
 little dev data. On seed_dev, COVID-QA dev and test and PubMedQA it ranks the right document first more often
-than the tuned RRF (README, "Retrieval fusion").
+than the tuned RRF (docs/evaluation.md, "Fusion weights and thresholds").
 """
 
 from __future__ import annotations

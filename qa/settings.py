@@ -78,10 +78,10 @@ class Settings(BaseSettings):
     retriever: RetrievalMode = RetrievalMode.HYBRID
     fusion_method: FusionMethod = Field(
         FusionMethod.ZSCORE,
-        description="How hybrid retrieval fuses dense and BM25 (zscore chosen on dev data, README).",
+        description="How hybrid retrieval fuses dense and BM25 (zscore chosen on dev data, docs/evaluation.md).",
     )
-    rrf_k: float = Field(10.0, gt=0, description="RRF constant; 10 chosen on seed_dev + COVID-QA dev (README).")
-    dense_weight: float = Field(0.3, ge=0, description="Dense weight in the fusion; 0.3 chosen on dev data (README).")
+    rrf_k: float = Field(10.0, gt=0, description="RRF constant; 10 chosen on two dev sets (docs/evaluation.md).")
+    dense_weight: float = Field(0.3, ge=0, description="Dense weight; 0.3 chosen on dev data (docs/evaluation.md).")
     lexical_weight: float = Field(
         0.7, ge=0, description="BM25 weight in the fusion (with rrf, 1.0 was the tuned pair)."
     )
@@ -98,7 +98,7 @@ class Settings(BaseSettings):
     reader_backend: ReaderBackend = Field(
         ReaderBackend.TORCH,
         description="torch (default) or onnx: the same logits, from a graph exported once from the local reader "
-        "folder into the ONNX cache; no faster than torch on 384-token windows on 2 cores (PERFORMANCE.md).",
+        "folder into the ONNX cache; no faster than torch on 384-token windows on 2 cores (docs/performance.md).",
     )
     expand_documents: int = Field(3, ge=0, le=20, description="Read whole top documents (when short), not just chunks.")
     expand_max_chars: int = Field(6000, ge=0, description="Documents longer than this are read chunk by chunk only.")

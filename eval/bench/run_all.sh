@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every figure in PERFORMANCE.md, with the commands that produced them, in the order they ran (about two hours
+# Every figure in docs/performance.md, with the commands that produced them, in the order they ran (about two hours
 # on 2 cores). Peers need their environments first: scripts/peers/setup.sh. Run from the repository root.
 set -u
 cd "$(dirname "$0")/../.."

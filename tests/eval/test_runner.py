@@ -50,8 +50,9 @@ GOLD = [
 
 
 def _settings(**overrides: object) -> Settings:
-    """Defaults, whatever the environment: no reader model, so the transformers reader is unavailable."""
-    return Settings(_env_file=None, reader_model=None, **overrides)
+    """Defaults, whatever the environment, but a reader model folder that does not exist: the transformers and
+    combined readers are unavailable (the heuristic one runs without a model)."""
+    return Settings(_env_file=None, reader_model="/nonexistent/reader-model", **overrides)
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> Path:
@@ -215,10 +216,14 @@ def test_an_unavailable_reader_is_skipped_in_a_comparison(runner: EvalRunner) ->
         "dense + transformers",
         "bm25 + transformers",
         "hybrid + transformers",
+        "dense + combined",
+        "bm25 + combined",
+        "hybrid + combined",
         "oracle + heuristic",
         "oracle + transformers",
+        "oracle + combined",
     ]
-    results, skipped = run_all(runner, configs)  # no reader model is configured: transformers cannot run
+    results, skipped = run_all(runner, configs)  # the reader model folder is missing: transformers cannot run
     assert [r.config.name for r in results] == [
         "dense + heuristic",
         "bm25 + heuristic",
@@ -230,6 +235,10 @@ def test_an_unavailable_reader_is_skipped_in_a_comparison(runner: EvalRunner) ->
         "bm25 + transformers",
         "hybrid + transformers",
         "oracle + transformers",
+        "dense + combined",
+        "bm25 + combined",
+        "hybrid + combined",
+        "oracle + combined",
     }
 
 
@@ -243,7 +252,7 @@ def test_cli_eval_writes_report_and_errors(
         monkeypatch.delenv(var, raising=False)
     report, errors = tmp_path / "r.json", tmp_path / "e.jsonl"
     args = ["eval", str(tiny.path), "--corpus", tiny.corpus_source, "--retriever", "bm25", "--cache-dir",
-            str(tmp_path / "cache"), "--report", str(report), "--errors", str(errors)]  # fmt: skip
+            str(tmp_path / "cache"), "--report", str(report), "--errors", str(errors), "--reader", "heuristic"]  # fmt: skip
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "bm25 + heuristic" in out.output
@@ -251,7 +260,7 @@ def test_cli_eval_writes_report_and_errors(
     assert data["n"] == 4 and data["retrieval"]["recall@1"] == 1.0
     misses = sum(1 for q in data["per_question"] if q["exact_match"] < 1.0)
     assert len(errors.read_text().splitlines()) == misses
-    args += ["--reader", "transformers"]
+    args += ["--reader", "transformers", "--reader-model", str(tmp_path / "no-such-model")]
     refused = CliRunner().invoke(app, args)
     assert refused.exit_code == 2
     assert "unavailable" in refused.output

@@ -2,7 +2,7 @@
 
 4 clients for 8 s after a 4 s warm-up, the index changed under load every 2.5 s: no failed request, no answer
 inconsistent with the others from the same index, and the server's resident memory within 5% of where it was
-after the warm-up. The full run (16 clients x 60 s) is `scripts/load_test.py`'s default; see RELIABILITY.md.
+after the warm-up. The full run (16 clients x 60 s) is `scripts/load_test.py`'s default; see docs/reliability.md.
 """
 
 from __future__ import annotations

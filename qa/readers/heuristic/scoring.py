@@ -1,6 +1,6 @@
 """A candidate's score in [0, 1]: a weighted sum of evidence terms (`ReaderWeights`) times shape factors.
 
-Only the `ReaderWeights.within_document` share was measured (README, "Reader weights": seed_dev + COVID-QA dev).
+Only the `ReaderWeights.within_document` share was measured (docs/evaluation.md, "Reader weights": two dev sets).
 The shape factors below were set by hand when their rule was written (the commit in brackets); neither git history
 nor the README records a measurement of them.
 """
@@ -33,7 +33,7 @@ INTERVAL_WORDS = frozenset({"ci", "interval", "iqr", "range", "interquartile"})
 
 @dataclass(frozen=True, slots=True)
 class ReaderWeights:
-    """Evidence weights (sum to 1) and the distance scale; chosen on dev data, see README."""
+    """Evidence weights (sum to 1) and the distance scale; chosen on dev data, see docs/evaluation.md."""
 
     proximity: float = 0.45
     sentence: float = 0.2

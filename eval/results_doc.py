@@ -1,0 +1,215 @@
+"""The README's results table and docs/reader.md, rendered from the JSON in docs/results/ (never retyped).
+
+    python -m eval.results_doc          # rewrite both from docs/results/*.json
+    python -m eval.results_doc --check  # exit 1 when either is out of date (the test suite runs this check)
+
+Inputs (each written by a command, named in docs/reader.md): `calibration-heuristic.json` and
+`calibration-trained.json` (`qa calibrate --summary`), `oracle.json` (`qa eval-reader` / `qa eval --oracle`
+lines), `latency.json` (`qa bench latency`), `reader-peers.json` (`qa bench reader-peers`), and the shipped
+model's `qa/data/reader/training.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "docs" / "results"
+README = ROOT / "README.md"
+READER_DOC = ROOT / "docs" / "reader.md"
+TRAINING = ROOT / "qa" / "data" / "reader" / "training.json"
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+SET_NAMES = {
+    "seed_dev.jsonl:retrieved": "seed_dev (built-in abstracts, 45 q, 2 unanswerable)",
+    "seed_dev.jsonl:without-gold": "seed_dev, gold abstract removed (all unanswerable)",
+    "covid-qa-dev.json:retrieved": "COVID-QA dev (papers, 203 q)",
+    "covid-qa-dev.json:without-gold": "COVID-QA dev, gold paper removed (all unanswerable)",
+    "dev-v2.0.json:oracle": "SQuAD v2.0 dev sample, own paragraph (half unanswerable)",
+}
+
+
+def _load(name: str) -> Any:
+    path = RESULTS / name
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    return "" if x is None else f"{x:.{digits}f}"
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def _setting(row: dict[str, Any]) -> str:
+    hw = row.get("heuristic_weight")
+    mix = f"heuristic share {hw}, " if hw is not None else ""
+    return f"{mix}threshold {row['threshold']}, retrieval weight {row['retrieval_weight']}"
+
+
+def readers(heuristic: dict[str, Any] | None, trained: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:
+    """(label, chosen row) for the heuristic reader, the trained reader and the combination."""
+    out = []
+    if heuristic:
+        out.append(
+            ("heuristic", heuristic["best_reader_alone"] if "best_reader_alone" in heuristic else heuristic["best"])
+        )
+    if trained:
+        out.append(("trained (default)", trained["best_reader_alone"]))
+        if trained["best"].get("heuristic_weight") is not None:
+            out.append(("combined", trained["best"]))
+    return out
+
+
+def main_table(heuristic: dict[str, Any] | None, trained: dict[str, Any] | None) -> list[str]:
+    chosen = readers(heuristic, trained)
+    if not chosen:
+        return ["(no calibration results yet)"]
+    lines = [
+        _row(
+            [
+                "dev set (F1, SQuAD 2.0 scoring; abstaining on an unanswerable question scores 1)",
+                *[c[0] for c in chosen],
+            ]
+        ),
+        "|---|" + "---:|" * len(chosen),
+    ]
+    names = list(chosen[0][1]["sets"])
+    for name in names:
+        cells = []
+        for _, row in chosen:
+            s = row["sets"].get(name)
+            cells.append(_f(s["f1"]) if s else "")
+        lines.append(_row([SET_NAMES.get(name, name), *cells]))
+    lines.append(_row(["**mean over the dev sets**", *[f"**{_f(r['mean_f1'])}**" for _, r in chosen]]))
+    return lines
+
+
+def oracle_table(oracle: list[dict[str, Any]] | None) -> list[str]:
+    if not oracle:
+        return []
+    lines = ["", _row(["set (no abstention)", "reader", "questions", "EM", "F1"]), "|---|---|---:|---:|---:|"]
+    for r in oracle:
+        lines.append(_row([r["set"], r["reader"], r["questions"], _f(r["exact_match"]), _f(r["f1"])]))
+    return lines
+
+
+def training_line(training: dict[str, Any] | None) -> str:
+    if not training:
+        return ""
+    speed = training.get("speed", {})
+    data = ", ".join(f"{Path(t['path']).name} ({t['questions']:,} q)" for t in training["data"]["train"])
+    steps = training["steps"]
+    return (
+        f"Trained reader: all-MiniLM-L6-v2 + QA head, {data}, {steps['done']} steps of "
+        f"{training['hyperparameters']['batch_size']} windows ({steps['done'] / steps['per_epoch']:.2f} epochs), "
+        f"{training['wall_time_s'] / 3600:.1f} h on {training['device']} ({training['threads']} threads, "
+        f"{speed.get('windows_per_s', '?')} windows/s)."
+    )
+
+
+def latency_line(latency: dict[str, Any] | None, peers: dict[str, Any] | None) -> str:
+    parts = []
+    if latency:
+        parts.append(latency["summary"])
+    if peers:
+        parts.append(peers["summary"])
+    return " ".join(parts)
+
+
+def readme_block() -> str:
+    heuristic, trained = _load("calibration-heuristic.json"), _load("calibration-trained.json")
+    training = json.loads(TRAINING.read_text(encoding="utf-8")) if TRAINING.is_file() else None
+    lines = main_table(heuristic, trained)
+    lines += oracle_table(_load("oracle.json"))
+    extra = [training_line(training), latency_line(_load("latency.json"), _load("reader-peers.json"))]
+    lines += ["", *[e for e in extra if e]]
+    return "\n".join([BEGIN, *lines, END])
+
+
+def reader_doc() -> str:
+    heuristic, trained = _load("calibration-heuristic.json"), _load("calibration-trained.json")
+    lines = [
+        "# The reader: results in full",
+        "",
+        "Generated by `python -m eval.results_doc` from docs/results/*.json; do not edit by hand.",
+        "",
+        "Every setting (threshold, retrieval weight, heuristic share) is chosen by `qa calibrate` as the best "
+        "mean F1 over all the dev sets below at once, never on one set. `retrieved` asks as the service does; "
+        "`without-gold` retrieves with the question's gold documents removed (a question the corpus cannot "
+        "answer: the right outcome is no answer); `oracle` reads the question's own paragraph.",
+        "",
+    ]
+    for label, row in readers(heuristic, trained):
+        lines += [f"## {label}: {_setting(row)}", ""]
+        lines.append(
+            _row(["dev set", "questions", "unanswerable", "EM", "F1", "F1 answerable", "no-answer P", "no-answer R"])
+        )
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        for name, s in row["sets"].items():
+            lines.append(
+                _row(
+                    [
+                        SET_NAMES.get(name, name),
+                        s["questions"],
+                        s["unanswerable"],
+                        _f(s["em"]),
+                        _f(s["f1"]),
+                        _f(s["has_answer_f1"]),
+                        _f(s["no_answer_precision"]),
+                        _f(s["no_answer_recall"]),
+                    ]
+                )
+            )
+        lines += ["", f"Mean F1 {_f(row['mean_f1'])}.", ""]
+    for label, report in (("trained", trained), ("heuristic", heuristic)):
+        if not report:
+            continue
+        key = "curve_reader_alone" if "curve_reader_alone" in report else None
+        curve = report.get(key) if key else None
+        if not curve:
+            continue
+        names = list(curve[0]["sets"])
+        lines += [f"### Threshold curve, {label} reader (its chosen retrieval weight)", ""]
+        lines.append(_row(["threshold", *[SET_NAMES.get(n, n).split(" (")[0] for n in names], "mean F1"]))
+        lines.append("|---:|" + "---:|" * (len(names) + 1))
+        for r in curve:
+            lines.append(_row([r["threshold"], *[_f(r["sets"][n]["f1"]) for n in names], _f(r["mean_f1"])]))
+        lines.append("")
+        cmd = report.get("command")
+        if cmd:
+            lines += ["```console", cmd, "```", ""]
+    lines += oracle_table(_load("oracle.json"))
+    training = json.loads(TRAINING.read_text(encoding="utf-8")) if TRAINING.is_file() else None
+    lines += ["", training_line(training), "", latency_line(_load("latency.json"), _load("reader-peers.json")), ""]
+    return "\n".join(lines)
+
+
+def splice(text: str, block: str) -> str:
+    if text.count(BEGIN) != 1 or text.count(END) != 1:
+        raise SystemExit(f"README.md must hold {BEGIN} and {END} once each")
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    return head + block + tail
+
+
+def main(argv: list[str]) -> int:
+    readme = splice(README.read_text(encoding="utf-8"), readme_block())
+    doc = reader_doc()
+    if "--check" in argv:
+        stale = [p.name for p, want in ((README, readme), (READER_DOC, doc)) if p.read_text(encoding="utf-8") != want]
+        if stale:
+            print(f"out of date: {', '.join(stale)}; run python -m eval.results_doc", file=sys.stderr)
+            return 1
+        return 0
+    README.write_text(readme, encoding="utf-8")
+    READER_DOC.write_text(doc, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
