@@ -1,4 +1,4 @@
-"""`qa bench`: indexing, latency, scale and peer benchmarks, each writing JSON (see PERFORMANCE.md).
+"""`qa bench`: indexing, latency, scale and peer benchmarks, each writing JSON (see docs/performance.md).
 
 Registered by `qa.cli`; this module imports only typer so `qa --help` stays fast, and each command imports its
 benchmark when it runs. Speed targets are printed beside the figures, never asserted.
@@ -227,6 +227,44 @@ def peers_command(
     name, n = _corpus_spec(corpus, limit)
     c = load_bench_corpus(name, data_dir or DEFAULT_DATA_DIR, n)
     _finish(ctx, "peers", bench_peers(c, repeats, queries, peer, say=_say), load_before, out)
+
+
+@bench_app.command("reader-peers")
+def reader_peers_command(
+    ctx: typer.Context,
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", help="Extractive QA model folder both readers load (default: the shipped reader)."),
+    ] = None,
+    questions: Annotated[int, typer.Option("--questions", min=1, help="Gold questions read, from the first.")] = 45,
+    threads: Annotated[
+        list[int] | None, typer.Option("--threads", min=1, help="Torch threads, repeatable (default: 1 and 2).")
+    ] = None,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Questions read untimed first, on each side.")] = 3,
+    gold: Annotated[Path | None, typer.Option("--gold", help="Gold set (default: seed_dev).")] = None,
+    out: OutOpt = None,
+) -> None:
+    """Our reader against Haystack's ExtractiveReader on the same model and passages: p50/p95, answers agreeing."""
+    from qa.settings import offline_by_default
+
+    offline_by_default()
+    from eval.bench.common import DEFAULT_OUT_DIR, envelope, load_average, write_json
+    from eval.bench.reader_peers import DEFAULT_GOLD, bench_reader_peers, check_model_folder, format_table
+    from qa.readers.transformers_reader import BUNDLED_READER_DIR
+
+    folder = model or BUNDLED_READER_DIR
+    try:
+        check_model_folder(folder)
+    except FileNotFoundError as err:
+        raise typer.BadParameter(str(err), param_hint="--model") from None
+    load_before = load_average()
+    results = bench_reader_peers(folder, gold or DEFAULT_GOLD, questions, threads or [1, 2], warmup, say=_say)
+    report = envelope("reader-peers", _command(ctx), results, load_before)
+    path = write_json(out or DEFAULT_OUT_DIR / "reader-peers.json", report)
+    typer.echo(format_table(results["results"]))
+    machine = report["machine"]
+    typer.echo(f"model {results['model']}; load {machine['load_before']} before, {machine['load_after']} after")
+    _say(f"JSON: {path}")
 
 
 @bench_app.command("quality")

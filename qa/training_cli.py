@@ -116,9 +116,9 @@ def register(app: typer.Typer) -> None:
     def eval_reader(
         model: Annotated[str, typer.Argument(help="Reader folder or hub id.")],
         data: Annotated[Path, typer.Argument(help="SQuAD-format file.")],
-        max_answer_tokens: Annotated[int, typer.Option("--max-answer-tokens", min=1)] = 64,
-        max_length: Annotated[int, typer.Option("--max-length", min=32)] = 384,
-        stride: Annotated[int, typer.Option("--stride", min=0)] = 128,
+        max_answer_tokens: Annotated[int, typer.Option("--max-answer-tokens", min=1)] = 30,
+        max_length: Annotated[int, typer.Option("--max-length", min=32)] = 256,
+        stride: Annotated[int, typer.Option("--stride", min=0)] = 64,
         sample: Annotated[
             int | None, typer.Option("--sample", min=1, help="A seeded random sample of N questions only.")
         ] = None,
@@ -143,7 +143,7 @@ def register(app: typer.Typer) -> None:
         try:
             examples = dev_subset(load_squad(data), sample or 0, seed)
             reader = TransformersReader(
-                model, max_answer_tokens=max_answer_tokens, max_length=max_length, stride=stride
+                model, max_answer_tokens=max_answer_tokens, max_length=max_length, stride=stride, precision=precision
             )
             reader.warm_up()
             result = evaluate_reader(reader, examples, progress=True, desc=data.name)

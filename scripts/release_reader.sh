@@ -38,19 +38,21 @@ echo "== calibration: the heuristic reader (same sets, same sample)"
   --out var/cal/heuristic.json --summary "$RESULTS/calibration-heuristic.json"
 
 echo "== oracle-context readings (no abstention)"
-python3 - "$SRC" "$SHIP" "$SHARED" "$QA" <<'EOF' > "$RESULTS/oracle.json"
+python3 - "$SHIP" "$SHARED" "$QA" <<'EOF' > "$RESULTS/oracle.json"
 import json, subprocess, sys
-src, ship, shared, qa = sys.argv[1:]
+ship, shared, qa = sys.argv[1:]
 rows = []
-training = json.load(open(f"{ship}/training.json"))
-for name, r in (training.get("final_dev") or {}).items():
-    if isinstance(r, dict):
-        rows.append({"set": f"{name} (own context; training's dev, whole file)", "reader": "trained", **r})
-for data in (f"{shared}/benchmarks/covid_qa/covid-qa-test.json",):
-    out = subprocess.run([qa, "eval-reader", ship, data], check=True, capture_output=True, text=True).stdout
+# (file, sample or None, label): reading as the service reads (256-token windows, stride 64, answers <= 30 tokens)
+for data, sample, label in (
+    (f"{shared}/benchmarks/squad/dev-v1.1.json", 2000, "SQuAD v1.1 dev, seeded sample of 2,000, own paragraph"),
+    (f"{shared}/benchmarks/covid_qa/covid-qa-test.json", None, "COVID-QA test (375 q), own paper; never trained or tuned on"),
+):
+    cmd = [qa, "eval-reader", ship, data, "--max-length", "256", "--stride", "64", "--max-answer-tokens", "30"]
+    cmd += ["--sample", str(sample)] if sample else []
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
     r = json.loads(out.strip().splitlines()[-1])
-    rows.append({"set": f"{data.rsplit('/', 1)[-1]} (own paper; never trained or tuned on)", "reader": "trained",
-                 "questions": r["questions"], "exact_match": r["exact_match"], "f1": r["f1"]})
+    rows.append({"set": label, "reader": "trained", "questions": r["questions"], "exact_match": r["exact_match"],
+                 "f1": r["f1"], "command": " ".join(cmd[1:])})
 print(json.dumps(rows, indent=1))
 EOF
 
