@@ -21,7 +21,7 @@ LICENCES = {
 
 
 def _licence(path: str) -> str:
-    name = Path(path).name.lower()
+    name = str(path).lower()
     return next((text for key, text in LICENCES.items() if key in name), "see the data set's own licence")
 
 

@@ -45,6 +45,11 @@ def check_reader(pipeline: QAPipeline, req: AskRequest, loc: Loc) -> None:
     """The reader this question will use is loaded and usable; otherwise a 422 on its `reader` field."""
     kind = req.reader or pipeline.settings.reader
     try:
+        if req.reader is not None and req.reader not in pipeline.available_readers():
+            raise ReaderUnavailableError(
+                f"the {req.reader.value} reader is not available on this service (no model folder at "
+                f"{pipeline.settings.reader_model}); choose one of: {', '.join(pipeline.available_readers())}"
+            )
         try:
             pipeline.reader(kind)
         except ImportError as err:  # an optional reader whose code or dependencies are not installed

