@@ -82,30 +82,27 @@ def collect(
     out: list[QuestionCandidates] = []
     for ex in runner.examples if examples is None else examples:
         golds = tuple(ex.answers)
+        on_progress(1)
         if condition is Condition.ORACLE:
             passages = runner.oracle_passages(ex)
             if not passages:
-                on_progress(1)
                 continue
+            read = pipeline.expand_passages(passages)
         else:
             depth = top_k + (WITHOUT_GOLD_EXTRA if condition is Condition.WITHOUT_GOLD else 0)
             passages = pipeline.retrieve(ex.question, depth, pipeline.settings.retriever)
             if condition is Condition.WITHOUT_GOLD:
                 gold_docs = set(ex.gold_doc_ids)
                 if not gold_docs:
-                    on_progress(1)
                     continue
-                passages = [p for p in passages if p.chunk.doc_id not in gold_docs][:top_k]
-                passages = [
-                    RetrievedPassage(chunk=p.chunk, score=p.score, rank=r) for r, p in enumerate(passages, start=1)
-                ]
-                read_docs = {p.chunk.doc_id for p in pipeline.expand_passages(passages)}
-                texts = [documents[d].text.lower() for d in read_docs]
+                kept = [p for p in passages if p.chunk.doc_id not in gold_docs][:top_k]
+                passages = [RetrievedPassage(chunk=p.chunk, score=p.score, rank=r) for r, p in enumerate(kept, start=1)]
+            read = pipeline.expand_passages(passages)
+            if condition is Condition.WITHOUT_GOLD:
+                texts = [documents[d].text.lower() for d in {p.chunk.doc_id for p in read}]
                 if any(g.lower() in t for g in golds for t in texts):
-                    on_progress(1)
                     continue  # the answer is still in what is read: not a question without an answer
                 golds = ()
-        read = pipeline.expand_passages(passages)
         candidates = pipeline.reader(reader).run(ex.question, read, documents, n_candidates)
         heuristic = (
             pipeline.reader(ReaderKind.HEURISTIC).run(ex.question, read, documents, n_candidates)
@@ -114,7 +111,6 @@ def collect(
         )
         ranks = document_ranks([p.chunk.doc_id for p in passages])
         out.append(QuestionCandidates(ex.id, golds, candidates, ranks, heuristic, n_candidates))
-        on_progress(1)
     return out
 
 
