@@ -1,6 +1,6 @@
 """`qa bench`: indexing, latency, scale and peer benchmarks, each writing JSON (see docs/performance.md).
 
-Registered by `qa.cli`; this module imports only typer so `qa --help` stays fast, and each command imports its
+Registered by `cli` (the `qa` program); this module imports only typer so `qa --help` stays fast, and each command imports its
 benchmark when it runs. Speed targets are printed beside the figures, never asserted.
 """
 
@@ -99,8 +99,8 @@ def indexing_command(
     from qa.settings import offline_by_default
 
     offline_by_default()
-    from eval.bench.common import DEFAULT_OUT_DIR, envelope, load_average, write_json
-    from eval.bench.corpora import DEFAULT_DATA_DIR, load_bench_corpus
+    from eval.bench.common import DEFAULT_DATA_DIR, DEFAULT_OUT_DIR, envelope, load_average, write_json
+    from eval.bench.corpora import load_bench_corpus
     from eval.bench.indexing import bench_corpus
 
     load_before = load_average()
@@ -178,10 +178,25 @@ def scale_command(
         ),
     ] = 900.0,
     real: Annotated[bool, typer.Option("--real/--no-real", help="Also the corpora's saved real embeddings.")] = True,
+    shards: Annotated[
+        int,
+        typer.Option("--shards", min=1, help="N > 1: single-node IVF-SQ8 against N shards on Ray (docs/scale-out.md)."),
+    ] = 1,
     out: OutOpt = None,
 ) -> None:
     """Retrieval p50 at recall@10 >= 0.95, build time and bytes per vector for each FAISS index kind and size."""
     from eval.bench.common import load_average
+
+    if shards > 1:
+        from eval.bench.common import DEFAULT_OUT_DIR, envelope, write_json
+        from eval.bench.scale_shards import bench_scale_shards
+
+        load_before = load_average()
+        runs = [bench_scale_shards(n, shards, queries, say=_say) for n in size or [1_000_000]]
+        path = out or DEFAULT_OUT_DIR / "scale-shards.json"
+        write_json(path, envelope("scale-shards", _command(ctx), {"runs": runs}, load_before))
+        _say(f"wrote {path}")
+        return
     from eval.bench.scale import IndexKind, bench_scale
 
     try:
@@ -219,8 +234,8 @@ def peers_command(
     from qa.settings import offline_by_default
 
     offline_by_default()
-    from eval.bench.common import load_average
-    from eval.bench.corpora import DEFAULT_DATA_DIR, load_bench_corpus
+    from eval.bench.common import DEFAULT_DATA_DIR, load_average
+    from eval.bench.corpora import load_bench_corpus
     from eval.bench.peers import bench_peers
 
     load_before = load_average()
@@ -282,8 +297,7 @@ def quality_command(
     from qa.settings import offline_by_default
 
     offline_by_default()
-    from eval.bench.common import load_average
-    from eval.bench.corpora import DEFAULT_DATA_DIR
+    from eval.bench.common import DEFAULT_DATA_DIR, load_average
     from eval.bench.quality import bench_quality
 
     root = data_dir or DEFAULT_DATA_DIR

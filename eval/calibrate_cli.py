@@ -67,11 +67,11 @@ def calibrate_command(
     from rich.markup import escape
     from tqdm import tqdm
 
+    from common.errors import QAError
     from eval.calibration import Condition, best, collect, sweep
     from eval.datasets import load_gold
     from eval.runner import EvalRunner
-    from index.errors import QAError
-    from qa.cli import err_console, fail, load_settings
+    from qa.commands import err_console, fail, load_settings
 
     parsed: list[tuple[Path, Condition]] = []
     for spec in sets:
@@ -148,8 +148,8 @@ def calibrate_command(
     if zero is not None:
         typer.echo(f"same weight, never abstaining: mean F1 {zero['mean_f1']}")
     if write_calibration is not None:
-        from qa.model_card import write_model_card
         from qa.readers.transformers_reader import CALIBRATION_FILE
+        from qa.training.model_card import write_model_card
 
         calibration = {
             "min_answer_score": alone["threshold"],

@@ -24,10 +24,10 @@ from enum import StrEnum
 from typing import Any
 
 from eval.datasets import Example
-from eval.metrics import exact_match, f1_score
 from eval.runner import EvalRunner
 from index.retriever import RetrievedPassage
 from qa.answers import Answer
+from qa.metrics import exact_match, f1_score
 from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
 from qa.readers.base import ReaderKind
 from qa.readers.combined import combine_candidates

@@ -1,6 +1,6 @@
 """`qa eval`: score the system on a gold set, one configuration or several side by side.
 
-Registered by `qa.cli`; everything heavy is imported inside the command so `qa --help` stays fast.
+Registered by `cli` (the `qa` program); everything heavy is imported inside the command so `qa --help` stays fast.
 """
 
 from __future__ import annotations
@@ -11,10 +11,7 @@ from typing import Annotated
 import typer
 
 from eval.datasets import GoldFormat
-from index.embedder import EmbedderBackend
-from index.retriever import RetrievalMode
-from qa.readers.base import ReaderKind
-from qa.readers.transformers_reader import ReaderBackend
+from qa.commands import EmbeddingBackendOpt, ReaderBackendOpt, ReaderModelOpt, ReaderOpt, RetrieverOpt
 
 
 def eval_command(
@@ -28,20 +25,12 @@ def eval_command(
         Path | None, typer.Option("--corpus", help="Corpus for JSONL gold (default: the built-in abstracts).")
     ] = None,
     fmt: Annotated[GoldFormat, typer.Option("--format", help="Gold format.")] = GoldFormat.AUTO,
-    retriever: Annotated[RetrievalMode | None, typer.Option("--retriever")] = None,
-    reader: Annotated[ReaderKind | None, typer.Option("--reader")] = None,
-    reader_model: Annotated[
-        str | None, typer.Option("--reader-model", help="QA checkpoint for --reader transformers.")
-    ] = None,
-    reader_backend: Annotated[
-        ReaderBackend | None,
-        typer.Option("--reader-backend", help="Reader model backend (default: QA_READER_BACKEND, torch)."),
-    ] = None,
+    retriever: RetrieverOpt = None,
+    reader: ReaderOpt = None,
+    reader_model: ReaderModelOpt = None,
+    reader_backend: ReaderBackendOpt = None,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=50, help="Passages the reader reads.")] = None,
-    embedding_backend: Annotated[
-        EmbedderBackend | None,
-        typer.Option("--embedding-backend", help="Embedding backend (default: QA_EMBEDDING_BACKEND)."),
-    ] = None,
+    embedding_backend: EmbeddingBackendOpt = None,
     limit: Annotated[
         int | None, typer.Option("--limit", min=1, help="Evaluate a seeded sample of N questions.")
     ] = None,
@@ -57,17 +46,21 @@ def eval_command(
         "var/eval-cache"
     ),
     seed: Annotated[int, typer.Option("--seed", help="Seed for sampling and any stochastic model.")] = 0,
+    index_dir: Annotated[
+        Path | None,
+        typer.Option("--index-dir", help="Evaluate this prebuilt index (sharded or not) instead of building one."),
+    ] = None,
 ) -> None:
     """Measure answers (EM, F1, abstention) and retrieval (recall@k, MRR@10, nDCG@10) on a gold set."""
     from rich.console import Console
     from rich.markup import escape
 
+    from common.errors import QAError
     from eval.compare import run_all
     from eval.datasets import load_gold
     from eval.report import report_json, summary_table, write_errors, write_json
     from eval.runner import EvalRunner, RunConfig
-    from index.errors import QAError
-    from qa.cli import console, err_console, fail, load_settings
+    from qa.commands import console, err_console, fail, load_settings
 
     try:
         settings = load_settings(
@@ -89,6 +82,7 @@ def eval_command(
             limit=limit,
             show_progress=True,
             say=lambda m: err_console.print(escape(m)),
+            index_dir=index_dir,
         )
         runner.warm_up()
         primary = RunConfig(settings.retriever, None if gold_set.retrieval_only else settings.reader, oracle)

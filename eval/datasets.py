@@ -14,8 +14,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from common.errors import QAError
 from index.documents import Document
-from index.errors import QAError
 from index.ingest import load_corpus
 
 

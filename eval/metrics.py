@@ -1,23 +1,15 @@
-"""Answer, abstention, retrieval and latency metrics.
+"""Abstention, retrieval and latency metrics (answer EM/F1 are `qa.metrics`', shared with training).
 
-Answer metrics follow the official SQuAD v2.0 script exactly (its normalisation is v1.1's), so our EM/F1 are
-comparable with published numbers. Retrieval metrics come from pytrec_eval (trec_eval's own code), not from a
-re-implementation.
+Retrieval metrics come from pytrec_eval (trec_eval's own code), not from a re-implementation.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import string
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-
-_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCT = frozenset(string.punctuation)
 
 RETRIEVAL_DEPTH = 10
 # Our metric name -> pytrec_eval measure key. recip_rank is cut at 10 by truncating each run to 10 documents.
@@ -29,42 +21,6 @@ RETRIEVAL_MEASURES: dict[str, str] = {
     "ndcg@10": "ndcg_cut_10",
 }
 _PYTREC_MEASURES = {"recall.1,5,10", "recip_rank", "ndcg_cut.10"}
-
-
-def normalize_answer(text: str) -> str:
-    """Lower-case, drop ASCII punctuation, drop the articles a/an/the, collapse whitespace (SQuAD's rule)."""
-    text = "".join(ch for ch in text.lower() if ch not in _PUNCT)
-    return " ".join(_ARTICLES.sub(" ", text).split())
-
-
-def _gold_or_empty(golds: Sequence[str]) -> list[str]:
-    """As SQuAD v2.0: gold answers that normalise to nothing are dropped; none left means 'no answer'."""
-    kept = [g for g in golds if normalize_answer(g)]
-    return kept or [""]
-
-
-def _f1_one(prediction: str, gold: str) -> float:
-    pred_toks = normalize_answer(prediction).split()
-    gold_toks = normalize_answer(gold).split()
-    if not pred_toks or not gold_toks:
-        return float(pred_toks == gold_toks)
-    same = sum((Counter(pred_toks) & Counter(gold_toks)).values())
-    if same == 0:
-        return 0.0
-    precision = same / len(pred_toks)
-    recall = same / len(gold_toks)
-    return 2 * precision * recall / (precision + recall)
-
-
-def exact_match(prediction: str | None, golds: Sequence[str]) -> float:
-    """Best over the gold answers; `None` (abstained) is the empty answer, right only for unanswerable gold."""
-    pred = normalize_answer(prediction or "")
-    return max(float(pred == normalize_answer(g)) for g in _gold_or_empty(golds))
-
-
-def f1_score(prediction: str | None, golds: Sequence[str]) -> float:
-    """Token-overlap F1, best over the gold answers, with SQuAD v2.0's rule for empty answers."""
-    return max(_f1_one(prediction or "", g) for g in _gold_or_empty(golds))
 
 
 def mean(values: Iterable[float]) -> float | None:

@@ -98,6 +98,19 @@ def oracle_table(oracle: list[dict[str, Any]] | None) -> list[str]:
     return lines
 
 
+def retrieval_table(retrieval: list[dict[str, Any]] | None) -> list[str]:
+    """Document retrieval as `/ask` ranks (the harness uses the served retriever: same query expansion, fusion)."""
+    if not retrieval:
+        return []
+    head = ["gold set (retrieval as /ask serves it, hybrid)", "questions", "R@1", "R@5", "MRR@10", "nDCG@10"]
+    lines = ["", _row(head), "|---|---:|---:|---:|---:|---:|"]
+    for r in retrieval:
+        m = r["retrieval"]
+        cells = [r["set"], r["questions"], _f(m["recall@1"]), _f(m["recall@5"]), _f(m["mrr@10"]), _f(m["ndcg@10"])]
+        lines.append(_row(cells))
+    return lines
+
+
 def training_line(training: dict[str, Any] | None) -> str:
     if not training:
         return ""
@@ -164,6 +177,7 @@ def readme_block() -> str:
     training = json.loads(TRAINING.read_text(encoding="utf-8")) if TRAINING.is_file() else None
     lines = main_table(heuristic, trained)
     lines += oracle_table(_load("oracle.json"))
+    lines += retrieval_table(_load("retrieval.json"))
     extra = [training_line(training), latency_line(_load("latency.json"), _load("reader-peers.json"))]
     lines += ["", *[e for e in extra if e]]
     return "\n".join([BEGIN, *lines, END])

@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,23 +20,23 @@ from typing import Any
 
 from tqdm import tqdm
 
+from common.errors import QAError
 from eval.cache import DEFAULT_CACHE_DIR, cached_index_dir
 from eval.datasets import Example, GoldSet
 from eval.metrics import (
     RETRIEVAL_DEPTH,
     RETRIEVAL_MEASURES,
     NoAnswerScores,
-    exact_match,
-    f1_score,
     latency_summary,
     mean,
     no_answer_scores,
     retrieval_scores,
 )
-from index.documents import Chunk
+from index.documents import Chunk, Document
 from index.embedder import Embedder
-from index.errors import IndexCorruptError, QAError
+from index.errors import IndexCorruptError, IndexMismatchError
 from index.retriever import RetrievalMode, RetrievedPassage
+from qa.metrics import exact_match, f1_score
 from qa.pipeline import QAPipeline, build_embedder, validate_question
 from qa.readers.base import ReaderKind
 from qa.settings import Settings
@@ -172,6 +172,19 @@ def summarize(records: Sequence[QuestionRecord]) -> tuple[dict[str, Any], NoAnsw
     return answer, no_answer, retrieval
 
 
+def check_gold_documents(gold: Sequence[Document], indexed: Mapping[str, Document], index_dir: Path) -> None:
+    """Refuse a prebuilt index that lacks gold documents or holds other text under their ids: its retrieval
+    figures would not be the gold set's."""
+    missing = [d.id for d in gold if d.id not in indexed]
+    changed = [d.id for d in gold if d.id in indexed and (indexed[d.id].text, indexed[d.id].title) != (d.text, d.title)]
+    if missing or changed:
+        raise IndexMismatchError(
+            f"the index in {index_dir} does not hold the gold set's corpus: {len(missing)} gold documents missing "
+            f"(e.g. {missing[:3]}), {len(changed)} with other text (e.g. {changed[:3]}); build it from the same "
+            "corpus, or drop --index-dir"
+        )
+
+
 class EvalRunner:
     """Evaluates configurations of the QA pipeline on one gold set; `warm_up` builds or reuses its index."""
 
@@ -185,7 +198,11 @@ class EvalRunner:
         embedder: Embedder | None = None,
         show_progress: bool = False,
         say: Callable[[str], None] = lambda _m: None,
+        index_dir: Path | None = None,
     ) -> None:
+        """`index_dir`: evaluate this prebuilt index (sharded or not) instead of one built in `cache_dir`; it
+        must hold every gold document, unchanged."""
+        self.index_dir = None if index_dir is None else Path(index_dir)
         self.gold = gold
         self.settings = settings
         self.cache_dir = Path(cache_dir)
@@ -203,7 +220,7 @@ class EvalRunner:
         embedder.warm_up(self.say)
         self._embedder = embedder
         for attempt in range(2):
-            index_dir = cached_index_dir(
+            index_dir = self.index_dir or cached_index_dir(
                 self.gold.documents,
                 embedder,
                 self.settings.index_config(),
@@ -215,15 +232,16 @@ class EvalRunner:
             )
             # The heuristic reader is always available; each run names its own reader explicitly.
             settings = self.settings.model_copy(update={"index_dir": index_dir, "reader": ReaderKind.HEURISTIC})
-            pipeline = QAPipeline(settings)
-            pipeline.embedder = embedder
+            pipeline = QAPipeline(settings, embedder=embedder)
             try:
                 pipeline.warm_up(build_if_missing=False)
                 break
             except IndexCorruptError as err:
-                if attempt:
+                if attempt or self.index_dir is not None:
                     raise
                 self.say(f"cached index damaged ({err}): rebuilding it")
+        if self.index_dir is not None:
+            check_gold_documents(self.gold.documents, pipeline.index.documents, self.index_dir)
         self._pipeline = pipeline
         for chunk in pipeline.index.chunks:
             self._chunks_by_doc.setdefault(chunk.doc_id, []).append(chunk)

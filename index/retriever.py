@@ -6,6 +6,10 @@ own candidates first; unlike RRF, the fused order then keeps how *far* ahead a c
 (2023, "An analysis of fusion functions for hybrid retrieval") found to beat RRF once the weight is tuned on a
 little dev data. On seed_dev, COVID-QA dev and test and PubMedQA it ranks the right document first more often
 than the tuned RRF (docs/evaluation.md, "Fusion weights and thresholds").
+
+BM25 sees the question with the abbreviations the corpus defines expanded ("overall survival" gains "OS"): the
+retriever holds the index's abbreviation map and expands every query itself, so every caller (the service, the
+harness, the benchmarks) ranks with the same query.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from index.abbreviations import abbreviation_map, expand_query
 from index.dense import search_dense
 from index.documents import Chunk
 from index.embedder import Embedder
@@ -43,13 +48,22 @@ class FusionMethod(StrEnum):
     RRF = "rrf"
 
 
+# The product's fusion, chosen on seed_dev, COVID-QA dev and test and PubMedQA together (docs/evaluation.md,
+# "Fusion weights and thresholds"); the settings take their defaults from here.
+DEFAULT_FUSION_METHOD = FusionMethod.ZSCORE
+DEFAULT_DENSE_WEIGHT = 0.3
+DEFAULT_LEXICAL_WEIGHT = 0.7
+DEFAULT_RRF_K = 10.0  # with method rrf: tuned on two dev sets (weights 1.0/1.0 then)
+DEFAULT_FUSION_CANDIDATES = 50  # each side searched this deep before fusing
+
+
 @dataclass(frozen=True, slots=True)
 class FusionConfig:
-    rrf_k: float = 60.0
-    dense_weight: float = 1.0
-    lexical_weight: float = 1.0
-    candidates: int = 50
-    method: FusionMethod = FusionMethod.RRF
+    rrf_k: float = DEFAULT_RRF_K
+    dense_weight: float = DEFAULT_DENSE_WEIGHT
+    lexical_weight: float = DEFAULT_LEXICAL_WEIGHT
+    candidates: int = DEFAULT_FUSION_CANDIDATES
+    method: FusionMethod = DEFAULT_FUSION_METHOD
 
 
 def reciprocal_rank_fusion(
@@ -86,10 +100,24 @@ class Retriever:
     """Ranks chunks for questions; `run` for one, `run_batch` for several with one encoder call and one FAISS
     search, giving each question the passages `run` would."""
 
-    def __init__(self, index: CorpusIndex, embedder: Embedder, fusion: FusionConfig = FusionConfig()) -> None:
+    def __init__(
+        self,
+        index: CorpusIndex,
+        embedder: Embedder,
+        fusion: FusionConfig = FusionConfig(),
+        expand_abbreviations: bool = True,
+    ) -> None:
         self.index = index
         self.embedder = embedder
         self.fusion = fusion
+        # Short form -> long forms, as the corpus defines them; built once per index (about 1 ms an abstract).
+        self.abbreviations: dict[str, set[str]] = (
+            abbreviation_map(d.text for d in index.documents.values()) if expand_abbreviations else {}
+        )
+
+    def lexical_query(self, query: str) -> str:
+        """The text BM25 searches for `query`: the query with the corpus's abbreviations expanded."""
+        return expand_query(query, self.abbreviations) if self.abbreviations else query
 
     def _depth(self, mode: RetrievalMode, top_k: int) -> int:
         """How deep each side is searched: fusion needs candidates beyond the top k."""
@@ -101,14 +129,12 @@ class Retriever:
         top_k: int = 5,
         mode: RetrievalMode = RetrievalMode.HYBRID,
         query_vector: np.ndarray | None = None,
-        lexical_query: str | None = None,
         timings: dict[str, float] | None = None,
     ) -> list[RetrievedPassage]:
-        """Top `top_k` chunks for `query`; `query_vector` skips re-encoding when the caller has it, and
-        `lexical_query` (e.g. the query with abbreviations expanded) replaces the text BM25 sees. `timings`, when
-        given, receives `embed` and `search` (FAISS + BM25 + fusion) in ms."""
+        """Top `top_k` chunks for `query`; `query_vector` skips re-encoding when the caller has it. `timings`,
+        when given, receives `embed` and `search` (FAISS + BM25 + fusion) in ms."""
         vectors = None if query_vector is None else np.asarray(query_vector).reshape(1, -1)
-        return self.run_batch([query], top_k, mode, vectors, [lexical_query], timings)[0]
+        return self.run_batch([query], top_k, mode, vectors, timings)[0]
 
     def run_batch(
         self,
@@ -116,7 +142,6 @@ class Retriever:
         top_k: int | Sequence[int] = 5,
         mode: RetrievalMode | str | Sequence[RetrievalMode | str] = RetrievalMode.HYBRID,
         query_vectors: np.ndarray | None = None,
-        lexical_queries: Sequence[str | None] | None = None,
         timings: dict[str, float] | None = None,
     ) -> list[list[RetrievedPassage]]:
         """`run` for each query (`top_k` and `mode` may differ per query), with the dense side batched: the
@@ -126,9 +151,8 @@ class Retriever:
         n = len(queries)
         ks = [top_k] * n if isinstance(top_k, int) else list(top_k)
         modes = [RetrievalMode(mode)] * n if isinstance(mode, str) else [RetrievalMode(m) for m in mode]
-        lexical = list(lexical_queries) if lexical_queries is not None else [None] * n
-        if not len(ks) == len(modes) == len(lexical) == n:
-            raise ValueError("run_batch: top_k, mode and lexical_queries need one entry per query")
+        if not len(ks) == len(modes) == n:
+            raise ValueError("run_batch: top_k and mode need one entry per query")
         active = [i for i in range(n) if ks[i] > 0 and self.index.chunks]
         t0 = time.perf_counter()
         dense_rows = [i for i in active if modes[i] is not RetrievalMode.BM25]
@@ -155,7 +179,7 @@ class Retriever:
         for i in active:
             lex: list[tuple[int, float]] = []
             if modes[i] is not RetrievalMode.DENSE:
-                lex = self.index.lexical.search(lexical[i] or queries[i], self._depth(modes[i], ks[i]))
+                lex = self.index.lexical.search(self.lexical_query(queries[i]), self._depth(modes[i], ks[i]))
             out[i] = self._fuse(dense.get(i, []), lex, modes[i], ks[i])
         t2 = time.perf_counter()
         if timings is not None:

@@ -26,6 +26,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from common.errors import QAError
 from index.chunking import Chunker, ChunkingConfig
 from index.dense import (
     FLAT_MAX_VECTORS,
@@ -39,7 +40,7 @@ from index.dense import (
 )
 from index.documents import Chunk, Document
 from index.embedder import Embedder
-from index.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError, QAError
+from index.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexNotFoundError
 from index.ingest import corpus_fingerprint
 from index.lexical import LexicalIndex
 from index.manifest import FORMAT_VERSION, MANIFEST_NAME, CorpusInfo, Manifest, ModelInfo, file_digest

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from common.errors import QAError
 from index.chunking import Chunker
 from index.documents import Chunk, Document
 from index.embedder import Embedder
-from index.errors import QAError
 from index.manifest import Manifest
 from index.store import (
     CorpusIndex,

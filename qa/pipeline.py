@@ -3,7 +3,8 @@
 `__init__` stores configuration only; `warm_up` loads the embedder, the index and the readers once; `run`
 is then cheap and safe to call from several threads (every model is used read-only).
 
-The index and what derives from it (retriever, abbreviations) live in one immutable `IndexSnapshot`, held by a
+The index and what derives from it (the retriever, with the corpus's abbreviations) live in one immutable
+`IndexSnapshot`, held by a
 single attribute: `swap_index`/`reload_index` replace it in one assignment while questions are being answered,
 and each question takes the snapshot once at its start, so it never mixes two indexes. An old snapshot is freed
 when the last question holding it finishes.
@@ -14,27 +15,35 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 import faiss
 
+from common.choices import parse_choice
+from common.errors import QAError
 from index.embedder import Embedder, EmbedderBackend
-from index.errors import IndexMismatchError, IndexNotFoundError, QAError
+from index.errors import IndexMismatchError, IndexNotFoundError
 from index.ingest import load_corpus
 from index.manifest import Manifest
 from index.retriever import RetrievalMode, RetrievedPassage, Retriever
+from index.shards.layout import is_sharded
+from index.shards.search import load_sharded_for
 from index.store import CorpusIndex, build_index, current_version, load_index, read_manifest, read_pointer
-from qa.abbreviations import abbreviation_map, expand_query
-from qa.answers import Answer
+from qa.answers import Answer, QAResult
 from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
-from qa.readers.base import Reader, ReaderKind
-from qa.settings import Settings, parse_enum
+from qa.readers.base import Reader, ReaderKind, build_reader, reader_entry
+from qa.settings import Settings
 
 
 class QuestionError(QAError, ValueError):
-    """The question itself is unusable (empty, too long, not text)."""
+    """The question itself is unusable (empty, too long, not text); `code` names the problem in pydantic's
+    vocabulary (string_type, string_too_short, string_too_long), which the HTTP API reports."""
+
+    def __init__(self, message: str, code: str = "value_error") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class ReaderUnavailableError(QAError):
@@ -72,25 +81,13 @@ class _Prepared:
     min_score: float | None
 
 
-@dataclass(slots=True)
-class QAResult:
-    question: str
-    answers: list[Answer]
-    passages: list[RetrievedPassage]
-    no_answer: bool
-    # embed + search = retrieve; retrieve + read = total. In a batch, retrieval is shared: each result carries
-    # an equal share of it.
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    index_fingerprint: str | None = None  # the manifest fingerprint of the index that answered
-
-
 @dataclass(frozen=True, slots=True)
 class IndexSnapshot:
-    """One loaded index with its retriever and abbreviation map: everything a question reads, swapped as one."""
+    """One loaded index with its retriever (which holds the index's abbreviation map): everything a question
+    reads, swapped as one."""
 
     index: CorpusIndex
     retriever: Retriever
-    abbreviations: dict[str, set[str]]
 
     @property
     def fingerprint(self) -> str:
@@ -98,34 +95,16 @@ class IndexSnapshot:
 
 
 def validate_question(question: object, max_chars: int) -> str:
+    """The question, trimmed; QuestionError when it is not text, empty (only whitespace) or over `max_chars`.
+    Every interface checks questions with this one function (the service before it queues any work)."""
     if not isinstance(question, str):
-        raise QuestionError(f"question must be a string, got {type(question).__name__}")
+        raise QuestionError(f"question must be a string, got {type(question).__name__}", "string_type")
     q = question.strip()
     if not q:
-        raise QuestionError("question is empty")
+        raise QuestionError("question is empty (only whitespace)", "string_too_short")
     if len(q) > max_chars:
-        raise QuestionError(f"question is {len(q)} characters long; the limit is {max_chars}")
+        raise QuestionError(f"question is {len(q)} characters long; the limit is {max_chars}", "string_too_long")
     return q
-
-
-def build_reader(kind: ReaderKind, settings: Settings, embedder: Embedder) -> Reader:
-    if kind is ReaderKind.HEURISTIC:
-        from qa.readers.heuristic import HeuristicReader
-
-        return HeuristicReader(embedder=embedder, max_answer_tokens=settings.max_answer_tokens)
-    from qa.readers.transformers_reader import TransformersReader
-
-    trained = TransformersReader(
-        model=settings.reader_model,
-        max_answer_tokens=settings.max_answer_tokens,
-        backend=settings.reader_backend,
-        onnx_cache_dir=settings.onnx_cache_path(),
-    )
-    if kind is ReaderKind.TRANSFORMERS:
-        return trained
-    from qa.readers.combined import CombinedReader
-
-    return CombinedReader(trained, build_reader(ReaderKind.HEURISTIC, settings, embedder))
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -215,12 +194,14 @@ def ensure_index(
 
 
 class QAPipeline:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        """`embedder`: an embedder to share (loaded or not) instead of the one the settings describe; an index
+        built by another model or backend is still refused at `warm_up`."""
         self.settings = settings
-        self.embedder = build_embedder(settings)
+        self.embedder = embedder if embedder is not None else build_embedder(settings)
         self._snapshot: IndexSnapshot | None = None
         self._readers: dict[ReaderKind, Reader] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a reader may be built of others (combined): reentrant
         self._swap_lock = threading.Lock()
 
     def warm_up(
@@ -242,6 +223,9 @@ class QAPipeline:
     def load_current_index(self) -> CorpusIndex:
         """The index CURRENT names now, verified against its manifest and this pipeline's settings."""
         index_dir = Path(self.settings.index_dir)
+        if is_sharded(index_dir):  # index/shards: the same checks, and a fan-out over the shards
+            check = lambda manifest: check_embedder(manifest, self.embedder, index_dir)  # noqa: E731
+            return load_sharded_for(index_dir, self.settings.index_config(), check)
         check_embedder(read_manifest(index_dir)[1], self.embedder, index_dir)
         return load_index(
             Path(self.settings.index_dir),
@@ -252,10 +236,10 @@ class QAPipeline:
 
     def make_snapshot(self, index: CorpusIndex) -> IndexSnapshot:
         """Everything derived from `index`, built before the swap so requests never see it half-made."""
-        abbreviations = (
-            abbreviation_map(d.text for d in index.documents.values()) if self.settings.expand_abbreviations else {}
+        retriever = getattr(index, "retriever_class", Retriever)(
+            index, self.embedder, self.settings.fusion_config(), expand_abbreviations=self.settings.expand_abbreviations
         )
-        return IndexSnapshot(index, Retriever(index, self.embedder, self.settings.fusion_config()), abbreviations)
+        return IndexSnapshot(index, retriever)
 
     def swap_index(self, index: CorpusIndex | IndexSnapshot) -> IndexSnapshot | None:
         """Serve `index` (or a snapshot made earlier) from now on, without a restart; returns the snapshot it
@@ -294,10 +278,10 @@ class QAPipeline:
         return self.snapshot.retriever
 
     def reader(self, kind: ReaderKind | str) -> Reader:
-        kind = parse_enum(ReaderKind, kind, "reader")
+        kind = parse_choice(ReaderKind, kind, "reader")
         with self._lock:
             if kind not in self._readers:
-                reader = build_reader(kind, self.settings, self.embedder)
+                reader = build_reader(kind, self.settings, self.embedder, self.reader)
                 reader.warm_up()
                 self._readers[kind] = reader
             return self._readers[kind]
@@ -310,7 +294,7 @@ class QAPipeline:
         snapshot: IndexSnapshot | None = None,
         timings: dict[str, float] | None = None,
     ) -> list[RetrievedPassage]:
-        """Retrieval with the question's abbreviations expanded for BM25 (dense vectors need no help)."""
+        """The snapshot's retriever on one question (BM25 sees it with the corpus's abbreviations expanded)."""
         return self.retrieve_batch([question], [top_k], [mode], snapshot, timings)[0]
 
     def retrieve_batch(
@@ -322,9 +306,7 @@ class QAPipeline:
         timings: dict[str, float] | None = None,
     ) -> list[list[RetrievedPassage]]:
         """`retrieve` for several questions: one encoder call and one FAISS search for all of them."""
-        snap = snapshot or self.snapshot
-        lexical = [expand_query(q, snap.abbreviations) if snap.abbreviations else None for q in questions]
-        return snap.retriever.run_batch(questions, top_ks, modes, lexical_queries=lexical, timings=timings)
+        return (snapshot or self.snapshot).retriever.run_batch(questions, top_ks, modes, timings=timings)
 
     def expand_passages(
         self, passages: Sequence[RetrievedPassage], snapshot: IndexSnapshot | None = None
@@ -373,7 +355,9 @@ class QAPipeline:
         candidates = chosen.run(question, self.expand_passages(passages, snap), snap.index.documents, n * 4)
         ranks = document_ranks([p.chunk.doc_id for p in passages])
         candidates = combine_with_retrieval(candidates, ranks, self.retrieval_weight(chosen))
-        return rank_answers(candidates, n, self.min_score(chosen) if min_score is None else min_score)
+        ranked = rank_answers(candidates, n, self.min_score(chosen) if min_score is None else min_score)
+        documents = snap.index.documents
+        return [a.with_citation(documents[a.doc_id]) if a.doc_id in documents else a for a in ranked]
 
     def available_readers(self) -> list[ReaderKind]:
         """The readers this pipeline can use: loaded ones, the heuristic, and the model-based ones when their
@@ -381,7 +365,7 @@ class QAPipeline:
         model = Path(self.settings.reader_model).expanduser()
         out = []
         for kind in ReaderKind:
-            if kind in self._readers or kind is ReaderKind.HEURISTIC or (model / "config.json").is_file():
+            if kind in self._readers or not reader_entry(kind).uses_model or (model / "config.json").is_file():
                 out.append(kind)
         return out
 
@@ -397,8 +381,8 @@ class QAPipeline:
         return _Prepared(
             question=validate_question(ask.question, self.settings.question_max_chars),
             top_k=ask.top_k or self.settings.top_k,
-            mode=parse_enum(RetrievalMode, ask.retriever or self.settings.retriever, "retriever"),
-            reader=parse_enum(ReaderKind, ask.reader or self.settings.reader, "reader"),
+            mode=parse_choice(RetrievalMode, ask.retriever or self.settings.retriever, "retriever"),
+            reader=parse_choice(ReaderKind, ask.reader or self.settings.reader, "reader"),
             max_answers=ask.max_answers,
             min_score=ask.min_score,
         )
@@ -423,7 +407,15 @@ class QAPipeline:
                 "total": share + read_ms,
             }
             results.append(
-                QAResult(item.question, answers, passages, not answers, timings, index_fingerprint=snap.fingerprint)
+                QAResult(
+                    item.question,
+                    answers,
+                    passages,
+                    not answers,
+                    timings,
+                    index_fingerprint=snap.fingerprint,
+                    missing_shards=list(getattr(passages, "missing_shards", ())),
+                )
             )
         return results
 

@@ -7,34 +7,31 @@ library itself never reads the environment.
 from __future__ import annotations
 
 import os
-from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from index.chunking import ChunkingConfig
 from index.dense import DenseIndexType
-from index.embedder import BUNDLED_MODEL, EmbedderBackend
-from index.retriever import FusionConfig, FusionMethod, RetrievalMode
+from index.embedder import DEFAULT_BACKEND, DEFAULT_BATCH_SIZE, EmbedderBackend
+from index.retriever import (
+    DEFAULT_DENSE_WEIGHT,
+    DEFAULT_FUSION_CANDIDATES,
+    DEFAULT_FUSION_METHOD,
+    DEFAULT_LEXICAL_WEIGHT,
+    DEFAULT_RRF_K,
+    FusionConfig,
+    FusionMethod,
+    RetrievalMode,
+)
 from index.store import IndexConfig
 from qa.readers.base import ReaderKind
 from qa.readers.transformers_reader import BUNDLED_READER_DIR, ReaderBackend
+from runtimes.models import BUNDLED_MODEL
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUILTIN_CORPUS = PACKAGE_DIR / "data" / "abstracts.jsonl"
-
-E = TypeVar("E", bound=StrEnum)
-
-
-def parse_enum(enum_cls: type[E], value: str | E, what: str) -> E:
-    """Enum lookup whose error lists the valid choices."""
-    try:
-        return enum_cls(value)
-    except ValueError:
-        choices = ", ".join(e.value for e in enum_cls)
-        raise ValueError(f"unknown {what} {value!r}; choose one of: {choices}") from None
 
 
 def offline_by_default() -> None:
@@ -58,7 +55,7 @@ class Settings(BaseSettings):
         BUNDLED_MODEL, description="sentence-transformers folder, hub id or the bundled alias."
     )
     embedding_backend: EmbedderBackend = Field(
-        EmbedderBackend.ONNX_INT8,
+        DEFAULT_BACKEND,
         description="onnx-int8 (default: the same seed_dev figures as torch, 2x faster), onnx or torch; ONNX graphs "
         "are exported once from the model folder, offline. An index records whether int8 built it, and is refused "
         "by the other kind.",
@@ -68,7 +65,7 @@ class Settings(BaseSettings):
         description="Where ONNX exports are cached, one per-user cache shared by every index (entries are keyed by "
         "the model files' digest); default: $XDG_CACHE_HOME/biomed-qa/onnx, else ~/.cache/biomed-qa/onnx.",
     )
-    embedding_batch_size: int = Field(32, ge=1, le=1024)
+    embedding_batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1, le=1024)
     chunk_max_tokens: int = Field(128, ge=8, le=512)
     chunk_overlap_sentences: int = Field(1, ge=0, le=10)
     dense_index: DenseIndexType = DenseIndexType.AUTO  # picked by chunk count: index/dense.py resolve_dense_type
@@ -77,15 +74,19 @@ class Settings(BaseSettings):
 
     retriever: RetrievalMode = RetrievalMode.HYBRID
     fusion_method: FusionMethod = Field(
-        FusionMethod.ZSCORE,
+        DEFAULT_FUSION_METHOD,
         description="How hybrid retrieval fuses dense and BM25 (zscore chosen on dev data, docs/evaluation.md).",
     )
-    rrf_k: float = Field(10.0, gt=0, description="RRF constant; 10 chosen on two dev sets (docs/evaluation.md).")
-    dense_weight: float = Field(0.3, ge=0, description="Dense weight; 0.3 chosen on dev data (docs/evaluation.md).")
-    lexical_weight: float = Field(
-        0.7, ge=0, description="BM25 weight in the fusion (with rrf, 1.0 was the tuned pair)."
+    rrf_k: float = Field(
+        DEFAULT_RRF_K, gt=0, description="RRF constant; 10 chosen on two dev sets (docs/evaluation.md)."
     )
-    fusion_candidates: int = Field(50, ge=1)
+    dense_weight: float = Field(
+        DEFAULT_DENSE_WEIGHT, ge=0, description="Dense weight; 0.3 chosen on dev data (docs/evaluation.md)."
+    )
+    lexical_weight: float = Field(
+        DEFAULT_LEXICAL_WEIGHT, ge=0, description="BM25 weight in the fusion (with rrf, 1.0 was the tuned pair)."
+    )
+    fusion_candidates: int = Field(DEFAULT_FUSION_CANDIDATES, ge=1)
     expand_abbreviations: bool = Field(True, description="Add corpus-defined abbreviation forms to BM25 queries.")
     top_k: int = Field(5, ge=1, le=50)
 
@@ -159,7 +160,7 @@ class Settings(BaseSettings):
         when an export needs it, naming QA_ONNX_CACHE_DIR."""
         if self.onnx_cache_dir is not None:
             return self.onnx_cache_dir
-        from index.onnx_export import user_onnx_cache
+        from runtimes.onnx_export import user_onnx_cache
 
         return user_onnx_cache()
 

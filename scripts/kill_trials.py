@@ -312,8 +312,7 @@ class KillTrials:
         self.report.build_seconds = calib["elapsed"]
         self.report.build_ops = [(name, t) for name, t in calib["ops"]]
 
-        self.pipeline = QAPipeline(Settings(index_dir=self.golden_a, _env_file=None))
-        self.pipeline.embedder = self.embedder
+        self.pipeline = QAPipeline(Settings(index_dir=self.golden_a, _env_file=None), embedder=self.embedder)
         self.pipeline.warm_up()
         config = self.pipeline.settings.index_config()
         self.load: Callable[[Path], Any] = lambda d: load_index(
@@ -332,12 +331,11 @@ class KillTrials:
         )
 
     def _answers(self, index: Any) -> list[Any]:
-        from qa.cli import result_to_json
 
         snapshot = self.pipeline.make_snapshot(index)
         out = []
         for q in PROBES:
-            result = result_to_json(self.pipeline.run(q, snapshot=snapshot))
+            result = self.pipeline.run(q, snapshot=snapshot).to_dict()
             result.pop("took_ms")
             out.append(result)
         return out
@@ -424,7 +422,7 @@ class KillTrials:
             delay = self.rng.uniform(0, 0.2)
             with self._trial_dir() as d:
                 env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-                cmd = [sys.executable, "-m", "qa.cli", "index", "--corpus", str(self.corpus_b), "--index-dir", str(d)]
+                cmd = [sys.executable, "-m", "cli", "index", "--corpus", str(self.corpus_b), "--index-dir", str(d)]
                 # the same embedder as the golden indexes and the checks, whatever the service's default backend
                 cmd += ["--embedding-backend", self.embedder.backend.value]
                 proc = subprocess.Popen(

@@ -6,6 +6,7 @@
 #   scripts/release_reader.sh var/reader-squad-covid        # after `qa train-reader ... --output var/reader-squad-covid`
 #
 # Reading settings (QA_TOP_K, QA_EXPAND_DOCUMENTS) are taken from the environment, as the service takes them.
+# SKIP_HEURISTIC=1 keeps docs/results/calibration-heuristic.json (when the heuristic reader has not changed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1
@@ -33,9 +34,11 @@ echo "== calibration: the trained reader alone and combined with the heuristic o
 "$QA" calibrate --reader combined --reader-model "$SHIP" "${SETS[@]}" --limit "$LIMIT" \
   --out var/cal/trained.json --summary "$RESULTS/calibration-trained.json" --write-calibration "$SHIP"
 
+if [ -z "${SKIP_HEURISTIC:-}" ]; then
 echo "== calibration: the heuristic reader (same sets, same sample)"
 "$QA" calibrate --reader heuristic "${SETS[@]}" --limit "$LIMIT" \
   --out var/cal/heuristic.json --summary "$RESULTS/calibration-heuristic.json"
+fi
 
 echo "== oracle-context readings (no abstention)"
 python3 - "$SHIP" "$SHARED" "$QA" <<'EOF' > "$RESULTS/oracle.json"
@@ -58,4 +61,4 @@ EOF
 
 echo "== generated docs"
 .venv/bin/python -m eval.results_doc
-.venv/bin/python -c "from qa.model_card import write_model_card; print(write_model_card('$SHIP'))"
+.venv/bin/python -c "from qa.training.model_card import write_model_card; print(write_model_card('$SHIP'))"

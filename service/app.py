@@ -103,6 +103,8 @@ def create_app(settings: ServiceSettings | None = None, pipeline: QAPipeline | N
     app.include_router(admin.router)
     app.include_router(docs.router)
     app.include_router(page.router)
+    # Before /static, which would otherwise take these paths: Swagger UI's and ReDoc's files, from their package.
+    app.mount(docs.ASSETS_URL, StaticFiles(directory=docs.ASSETS_DIR), name="docs-assets")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

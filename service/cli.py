@@ -1,4 +1,4 @@
-"""`qa serve`: registered into the `qa` CLI by `qa.cli`. Imports nothing heavy until the command runs."""
+"""`qa serve`: registered into the `qa` program by `cli`. Imports nothing heavy until the command runs."""
 
 from __future__ import annotations
 
@@ -101,22 +101,27 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"error: {err}", err=True)
             raise typer.Exit(2) from err
 
+        import logging
+
+        from service.log import LOGGER, configure_logging, uvicorn_log_config
+
+        # First: from here on every line is one JSON object (libraries' logs and warnings included, their progress
+        # bars off), so it comes before the imports that load model libraries.
+        configure_logging(settings.log_level)
         import uvicorn
 
         from service.app import create_app
-        from service.log import configure_logging, uvicorn_log_config
 
-        configure_logging(settings.log_level)
         if settings.torch_threads > 0:
             # Set once, process-wide: torch otherwise gives every new worker thread one OpenMP thread per core, and
             # on a busy machine each question then waits at OpenMP barriers (measured: 700+ ms instead of 25 ms).
             import torch
 
             torch.set_num_threads(settings.torch_threads)
-        typer.echo(
+        logging.getLogger(LOGGER).info(
             f"qa serve: loading the index in {settings.index_dir} (built on first run), then serving "
             f"http://{shown_address(settings.host, settings.port)}/ (API docs at /docs)",
-            err=True,
+            extra={"index_dir": str(settings.index_dir)},
         )
         uvicorn.run(
             create_app(settings),

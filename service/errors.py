@@ -15,7 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from index.errors import QAError
+from common.errors import QAError
 from qa.pipeline import QuestionError, ReaderUnavailableError
 from service.log import LOGGER
 from service.middleware import REQUEST_ID_HEADER, request_id_of

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import sys
 import time
 from typing import Any
@@ -13,6 +15,8 @@ LOGGER = "service"
 
 # Attributes every LogRecord has; anything else was passed through `extra=` and belongs in the JSON object.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+# uvicorn's `color_message` repeats `msg` with terminal colour codes.
+_SKIPPED = _STANDARD | {"color_message"}
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,22 +27,85 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        out.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")})
+        out.update({k: v for k, v in record.__dict__.items() if k not in _SKIPPED and not k.startswith("_")})
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "info") -> None:
-    """Send the service's loggers to stderr as JSON; called by `qa serve`, not on import (tests use caplog)."""
+LIBRARY_LEVEL = logging.WARNING
+"""The least severe line a library (anything but the service's and uvicorn's loggers) may write while serving."""
+
+# Progress bars are drawn on stderr, outside logging, and no JSON reader can parse them. Each library reads its
+# switch when it loads (transformers' "Loading weights", huggingface_hub's downloads, plain tqdm such as
+# sentence-transformers' "Batches"), so `quiet_libraries` sets them before any model library is imported.
+QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+
+
+def _json_handler(level: int = logging.NOTSET) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    root = logging.getLogger(LOGGER)
-    for old in list(root.handlers):
-        root.removeHandler(old)
-    root.addHandler(handler)
-    root.setLevel(level.upper())
-    root.propagate = False
+    handler.setLevel(level)
+    return handler
+
+
+def _replace_handlers(logger: logging.Logger, handler: logging.Handler) -> None:
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+    logger.addHandler(handler)
+
+
+def quiet_libraries() -> None:
+    """Switch off the libraries' progress bars in this process (and the children it starts): the environment for
+    those not loaded yet, the call for those already imported."""
+    os.environ.update(QUIET_ENV)
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import disable_progress_bars
+
+        disable_progress_bars()
+    if "transformers" in sys.modules:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+
+
+# Libraries that give their loggers a plain-text stderr handler of their own when imported (transformers also
+# stops propagation): their lines would bypass the root logger's JSON handler, or be written twice.
+_OWN_HANDLER_LIBRARIES = ("transformers", "huggingface_hub")
+
+
+def _library_loggers_to_root() -> None:
+    """Import transformers' logging (and with it huggingface_hub) now, while nothing else runs, so that their own
+    handlers exist and can be taken away; both are loaded for serving anyway (the reader, the embedder)."""
+    with contextlib.suppress(ImportError):  # not installed: nothing of theirs will write
+        import transformers.utils.logging  # noqa: F401  (sets up the library loggers' handlers)
+    quiet_libraries()
+    for name in _OWN_HANDLER_LIBRARIES:
+        logger = logging.getLogger(name)
+        for old in list(logger.handlers):
+            logger.removeHandler(old)
+        logger.propagate = True
+
+
+def configure_logging(level: str = "info") -> None:
+    """Every line the process logs goes to stderr as one JSON object; called by `qa serve`, not on import (tests
+    use caplog). The service's loggers at `level`; everything else through the root logger at LIBRARY_LEVEL or
+    above: onnxruntime's quantisation advice (logged on the root logger, which would otherwise get a plain-text
+    `basicConfig` handler), bm25s (which sets its own logger to DEBUG when imported, so the level is held by the
+    handler, not the logger) and Python warnings (`logging.captureWarnings`)."""
+    quiet_libraries()  # before anything below imports a library that reads its switch on import
+    service = logging.getLogger(LOGGER)
+    _replace_handlers(service, _json_handler())
+    service.setLevel(level.upper())
+    service.propagate = False
+
+    library_level = max(LIBRARY_LEVEL, logging.getLevelName(level.upper()))
+    root = logging.getLogger()
+    _replace_handlers(root, _json_handler(library_level))
+    root.setLevel(library_level)
+    logging.getLogger("bm25s").setLevel(LIBRARY_LEVEL)  # until bm25s is imported; the handler holds it after
+    logging.captureWarnings(True)
+    _library_loggers_to_root()
 
 
 def uvicorn_log_config(level: str = "info") -> dict[str, Any]:

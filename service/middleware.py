@@ -25,13 +25,12 @@ from service.log import ACCESS_LOGGER
 REQUEST_ID_HEADER = "X-Request-ID"
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
-# The page loads only its own script, style and API: no inline code, no CDN. Swagger UI at /docs needs a CDN and
-# inline script, so it is left without this policy.
+# The page loads only its own script, style and API: no inline code, no CDN. Every response gets this policy unless
+# it brings its own: Swagger UI (/docs) and ReDoc (/redoc) send it with the hash of their one inline block added.
 PAGE_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
-_NO_CSP_PREFIXES = ("/docs", "/redoc")
 
 access_log = logging.getLogger(ACCESS_LOGGER)
 
@@ -171,7 +170,7 @@ class BodySizeLimitMiddleware:
 
 
 class SecurityHeadersMiddleware:
-    """nosniff and no-referrer everywhere; the strict CSP on everything but the Swagger pages."""
+    """nosniff, no-referrer and the strict CSP everywhere (a route's own CSP, stricter by a hash, is kept)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -180,22 +179,20 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        with_csp = not scope["path"].startswith(_NO_CSP_PREFIXES)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "no-referrer")
-                if with_csp:
-                    headers.setdefault("Content-Security-Policy", PAGE_CSP)
+                headers.setdefault("Content-Security-Policy", PAGE_CSP)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
 
 
-# Open whatever the key: liveness, and the page's static files (the same bytes in every deployment, no data).
-PUBLIC_PATHS = frozenset({"/health", "/"})
+# Open whatever the key: liveness, and the page's static files and icon (the same bytes everywhere, no data).
+PUBLIC_PATHS = frozenset({"/health", "/", "/favicon.ico"})
 PUBLIC_PREFIXES = ("/static/",)
 ADMIN_PREFIX = "/admin"
 

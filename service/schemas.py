@@ -59,7 +59,20 @@ class PassageRef(BaseModel):
     end: int
 
 
+class CitationOut(BaseModel):
+    """The cited document's title, and its PMID, journal and year where the corpus gives them (else null)."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None
+    pmid: str | None
+    journal: str | None
+    year: str | None
+
+
 class AnswerOut(BaseModel):
+    """`qa.answers.Answer.to_dict()`, field for field (extra fields are refused, so the two cannot drift)."""
+
+    model_config = ConfigDict(extra="forbid")
     text: str = Field(description="Verbatim: the document's text[start:end].")
     score: float
     doc_id: str
@@ -67,7 +80,9 @@ class AnswerOut(BaseModel):
     end: int
     passage: PassageRef
     span_in_passage: Span = Field(description="The answer's offsets inside passage.text.")
-    answer_type: str | None = None
+    citation: CitationOut
+    answer_type: str | None = Field(None, description="The expected answer type the reader matched, if any.")
+    reader: str = Field(description="The reader that found the answer (transformers, heuristic, combined).")
 
 
 class PassageOut(BaseModel):
@@ -83,6 +98,9 @@ class PassageOut(BaseModel):
 
 
 class AskResponse(BaseModel):
+    """`qa.answers.QAResult.to_dict()`, as is."""
+
+    model_config = ConfigDict(extra="forbid")
     question: str
     answers: list[AnswerOut]
     passages: list[PassageOut]
@@ -91,6 +109,8 @@ class AskResponse(BaseModel):
     index_fingerprint: str = Field(
         description="The index this answer came from (as /ready's `fingerprint`); it changes after a reload."
     )
+    partial: bool | None = Field(None, description="True when shards of a sharded index did not answer in time.")
+    missing_shards: list[int] | None = Field(None, description="With `partial`: the shards the answer went without.")
 
 
 class BatchAskResponse(BaseModel):
@@ -133,6 +153,13 @@ class DefaultsOut(BaseModel):
     batch_max: int
 
 
+class ShardOut(BaseModel):
+    shard: int
+    n_documents: int
+    n_chunks: int
+    ready: bool = Field(description="Whether the shard answered a ping within the shard timeout.")
+
+
 class ReadyResponse(BaseModel):
     status: Literal["ready"] = "ready"
     fingerprint: str = Field(description="Identity of the index: model, chunking, index kinds and corpus.")
@@ -143,6 +170,7 @@ class ReadyResponse(BaseModel):
     retrievers: list[RetrievalMode]
     readers: list[ReaderKind]
     api_key_required: bool
+    shards: list[ShardOut] | None = Field(None, description="A sharded index's shards, and whether each answers now.")
 
 
 class NotReadyResponse(BaseModel):

@@ -26,7 +26,20 @@ def demo_documents() -> list[Document]:
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    emb = Embedder()
+    """The embedder users get (the default settings': int8 ONNX, exported once into the per-user cache)."""
+    from qa.pipeline import build_embedder
+
+    emb = build_embedder(Settings(_env_file=None))
+    emb.warm_up()
+    return emb
+
+
+@pytest.fixture(scope="session")
+def torch_embedder() -> Embedder:
+    """The torch reference backend, for the tests that compare a backend against it."""
+    from index.embedder import EmbedderBackend
+
+    emb = Embedder(backend=EmbedderBackend.TORCH)
     emb.warm_up()
     return emb
 
@@ -42,8 +55,7 @@ def demo_pipeline(demo_settings: Settings, embedder: Embedder):
     """The default pipeline over the built-in corpus, index built once for the whole session."""
     from qa.pipeline import QAPipeline
 
-    pipeline = QAPipeline(demo_settings)
-    pipeline.embedder = embedder  # share the session's loaded model
+    pipeline = QAPipeline(demo_settings, embedder=embedder)  # the session's loaded model, shared
     pipeline.warm_up(build_if_missing=True)
     return pipeline
 
@@ -58,10 +70,6 @@ def onnx_cache(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture(scope="session")
-def onnx_int8(onnx_cache: Path) -> Embedder:
-    """The int8 ONNX embedder, exported once into pytest's cache and loaded once per session."""
-    from index.embedder import EmbedderBackend
-
-    e = Embedder(backend=EmbedderBackend.ONNX_INT8, onnx_cache_dir=onnx_cache)
-    e.warm_up()
-    return e
+def onnx_int8(embedder: Embedder) -> Embedder:
+    """The int8 ONNX embedder: the default one, loaded once per session."""
+    return embedder

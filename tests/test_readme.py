@@ -131,7 +131,11 @@ def schema_problems(value: Any, model: type[BaseModel], where: str) -> list[str]
         return [f"{where}: expected an object for {model.__name__}, got {type(value).__name__}"]
     fields = model.model_fields
     problems = [f"{where}.{k}: not a field of {model.__name__}" for k in value if k not in fields]
-    problems += [f"{where}.{k}: field of {model.__name__} missing from the example" for k in fields if k not in value]
+    problems += [
+        f"{where}.{k}: field of {model.__name__} missing from the example"
+        for k, f in fields.items()
+        if k not in value and f.is_required()  # optional ones (a sharded index's `partial`) appear when they apply
+    ]
     for key, shown in value.items():
         if key not in fields or shown is None:  # None: a `...` placeholder
             continue

@@ -12,6 +12,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_DATA_DIR = REPO.parent / "shared" / "benchmarks"  # the shared benchmark folder beside the checkout
+SEED_DEV = DEFAULT_DATA_DIR.parent / "gold" / "seed_dev.jsonl"
+
 T = TypeVar("T")
 DEFAULT_OUT_DIR = Path("var/bench")
 

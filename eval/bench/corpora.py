@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from eval.bench.common import DEFAULT_DATA_DIR
+from eval.bench.questions import BUILTIN_QUESTIONS
 from index.documents import Document
-
-REPO = Path(__file__).resolve().parents[2]
-DEFAULT_DATA_DIR = REPO.parent / "shared" / "benchmarks"
 
 
 class NamedCorpus(StrEnum):
@@ -45,7 +44,6 @@ def load_bench_corpus(
 ) -> BenchCorpus:
     """A corpus and questions asked of it; `limit` keeps a seeded sample of documents (in corpus order)."""
     if name == NamedCorpus.BUILTIN:
-        from eval.bench.questions import BUILTIN_QUESTIONS
         from index.ingest import load_corpus
         from qa.settings import BUILTIN_CORPUS
 
@@ -55,7 +53,6 @@ def load_bench_corpus(
     elif name == NamedCorpus.COVIDQA:
         corpus = _gold_corpus(name, Path(data_dir) / "covid_qa" / "covid-qa-dev.json")
     else:
-        from eval.bench.questions import BUILTIN_QUESTIONS
         from index.ingest import load_corpus
 
         path = Path(name)

@@ -27,10 +27,10 @@ def ensure_bench_index(backend: str, onnx_cache_dir: Path | None = None) -> Path
     """An index of the built-in corpus built by `backend` (an int8 index differs from a torch one)."""
     from index.errors import IndexNotFoundError
     from index.ingest import load_corpus
-    from index.onnx_export import DEFAULT_ONNX_CACHE
     from index.store import IndexConfig, build_index, read_manifest
     from qa.pipeline import build_embedder
     from qa.settings import BUILTIN_CORPUS, Settings
+    from runtimes.onnx_export import DEFAULT_ONNX_CACHE
 
     index_dir = INDEX_ROOT / f"builtin-{backend}"
     try:
@@ -49,7 +49,7 @@ def ensure_bench_index(backend: str, onnx_cache_dir: Path | None = None) -> Path
 def server(backend: str, index_dir: Path, log_path: Path, start_timeout: float = 600) -> Iterator[str]:
     """`qa serve --embedding-backend backend` over `index_dir` in a child process; yields its base URL when ready."""
     from eval.bench.server import serve
-    from index.onnx_export import DEFAULT_ONNX_CACHE
+    from runtimes.onnx_export import DEFAULT_ONNX_CACHE
 
     env = {"QA_ONNX_CACHE_DIR": str(DEFAULT_ONNX_CACHE)}  # the export ensure_bench_index made, not a second one
     with serve(log_path, index_dir, backend, env, start_timeout=start_timeout) as served:
@@ -167,15 +167,11 @@ def request_split(pipeline: Any, questions: Sequence[str], repeats: int) -> dict
 
     from index.dense import search_dense
     from index.retriever import RetrievalMode
-    from qa.abbreviations import expand_query
-    from qa.cli import result_to_json
     from qa.pipeline import QAResult
     from service.schemas import AskResponse
 
     settings = pipeline.settings
     mode = RetrievalMode(settings.retriever)
-    snapshot = getattr(pipeline, "snapshot", None)  # the index being served, with its abbreviation map
-    abbreviations = getattr(snapshot, "abbreviations", None) or getattr(pipeline, "_abbreviations", {}) or {}
     fingerprint = pipeline.index.manifest.fingerprint
     needs_fingerprint = "index_fingerprint" in AskResponse.model_fields
     stages: dict[str, list[float]] = {k: [] for k in ("embed", "search", "faiss", "bm25", "read", "serialise", "total")}
@@ -184,13 +180,12 @@ def request_split(pipeline: Any, questions: Sequence[str], repeats: int) -> dict
             t0 = time.perf_counter()
             vec = pipeline.embedder.encode([q])[0]
             t1 = time.perf_counter()
-            lexical_query = expand_query(q, abbreviations) if abbreviations else None
-            passages = pipeline.retriever.run(q, settings.top_k, mode, query_vector=vec, lexical_query=lexical_query)
+            passages = pipeline.retriever.run(q, settings.top_k, mode, query_vector=vec)
             t2 = time.perf_counter()
             answers = pipeline.read(q, passages)
             t3 = time.perf_counter()
             result = QAResult(question=q, answers=answers, passages=passages, no_answer=not answers)
-            payload = result_to_json(result)  # what POST /ask does with a result
+            payload = result.to_dict()  # what POST /ask does with a result
             if needs_fingerprint:
                 payload["index_fingerprint"] = fingerprint
             AskResponse.model_validate(payload).model_dump_json()
@@ -198,7 +193,7 @@ def request_split(pipeline: Any, questions: Sequence[str], repeats: int) -> dict
             f0 = time.perf_counter()
             search_dense(pipeline.index.dense, np.asarray(vec).reshape(1, -1), settings.fusion_candidates)
             f1 = time.perf_counter()
-            pipeline.index.lexical.search(lexical_query or q, settings.fusion_candidates)
+            pipeline.index.lexical.search(pipeline.retriever.lexical_query(q), settings.fusion_candidates)
             f2 = time.perf_counter()
             for k, v in (
                 ("embed", t1 - t0),
@@ -247,8 +242,8 @@ def in_process(
     into stages (`split_ms`) and, given `batch`, time it one by one against batched (`batch`)."""
     import torch
 
-    from index.onnx_export import DEFAULT_ONNX_CACHE
     from qa.pipeline import QAPipeline
+    from runtimes.onnx_export import DEFAULT_ONNX_CACHE
     from service.settings import ServiceSettings
 
     settings = ServiceSettings(

@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from eval.bench.common import median, percentiles, ratio, timed
-from eval.bench.corpora import REPO, BenchCorpus
+from eval.bench.common import REPO, median, percentiles, ratio, timed
+from eval.bench.corpora import BenchCorpus
 
 PEERS_DIR = REPO / "var" / "peers"
 SCRIPTS = REPO / "scripts" / "peers"
@@ -115,8 +115,9 @@ def bench_peers(
     peers: Sequence[str] | None = None,
     say: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
-    from index.embedder import BUNDLED_MODEL, Embedder, resolve_model_path
+    from index.embedder import Embedder
     from index.store import IndexConfig, build_index
+    from runtimes.models import BUNDLED_MODEL, resolve_model_path
 
     model_path = resolve_model_path(BUNDLED_MODEL)
     runs = [r for r in PEER_RUNS if peers is None or r[1] in peers or r[0] in peers]

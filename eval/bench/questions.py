@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from eval.bench.corpora import DEFAULT_DATA_DIR
-
-SEED_DEV = DEFAULT_DATA_DIR.parent / "gold" / "seed_dev.jsonl"
+from eval.bench.common import SEED_DEV
 
 BUILTIN_QUESTIONS = (
     "What was the median overall survival with STRIDE?",

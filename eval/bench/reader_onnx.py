@@ -9,7 +9,7 @@ import time
 
 from eval.datasets import load_gold
 from eval.runner import EvalRunner
-from qa.cli import load_settings
+from qa.commands import load_settings
 from qa.readers.transformers_reader import TransformersReader
 
 

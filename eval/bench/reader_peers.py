@@ -32,12 +32,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eval.bench.common import load_average, percentiles, ratio
-from eval.bench.corpora import DEFAULT_DATA_DIR, REPO
+from eval.bench.common import REPO, SEED_DEV, load_average, percentiles, ratio
 
 HAYSTACK_PYTHON = REPO / "var" / "peers" / "haystack" / "bin" / "python"
 HAYSTACK_SCRIPT = REPO / "scripts" / "peers" / "haystack_reader_bench.py"
-DEFAULT_GOLD = DEFAULT_DATA_DIR.parent / "gold" / "seed_dev.jsonl"
+DEFAULT_GOLD = SEED_DEV
 DEFAULT_QUESTIONS = 45
 DEFAULT_WARMUP = 3
 DIFFERENCES = (
@@ -173,10 +172,10 @@ def _pipeline(model: Path) -> Any:
     """The built-in corpus pipeline with the default settings (as `qa bench latency` builds it), reading with
     the transformers reader over `model`."""
     from eval.bench.latency import ensure_bench_index
-    from index.onnx_export import DEFAULT_ONNX_CACHE
     from qa.pipeline import QAPipeline
     from qa.readers.base import ReaderKind
     from qa.settings import Settings
+    from runtimes.onnx_export import DEFAULT_ONNX_CACHE
 
     backend = Settings(_env_file=None).embedding_backend.value
     settings = Settings(

@@ -47,7 +47,7 @@ def serve(
     cmd = [
         sys.executable,
         "-m",
-        "qa.cli",
+        "cli",
         "serve",
         "--host",
         "127.0.0.1",

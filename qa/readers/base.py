@@ -1,20 +1,49 @@
-"""The reader protocol: passages in, candidate answers (verbatim document spans) out."""
+"""The reader protocol (passages in, candidate answers as verbatim document spans out) and the registry of
+readers.
+
+Adding a reader is one module with a `from_settings(settings, embedder, reader_of)` factory and one entry in
+`READERS`: `ReaderKind` (the settings' and the API's choices) is made from the table, and the pipeline builds a
+reader through its entry, importing its module only when it is first asked for.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from index.documents import Document
 from index.retriever import RetrievedPassage
 from qa.answers import Answer
 
+if TYPE_CHECKING:
+    from index.embedder import Embedder
+    from qa.settings import Settings
 
-class ReaderKind(StrEnum):
-    HEURISTIC = "heuristic"
-    TRANSFORMERS = "transformers"
-    COMBINED = "combined"  # both, scores mixed: qa/readers/combined.py
+
+@dataclass(frozen=True, slots=True)
+class ReaderEntry:
+    name: str
+    factory: str  # "module:function"; the function takes (settings, embedder, reader_of) and returns a Reader
+    uses_model: bool  # reads the QA model folder of `settings.reader_model` (unavailable when it is missing)
+    description: str
+
+
+READERS: tuple[ReaderEntry, ...] = (
+    ReaderEntry("heuristic", "qa.readers.heuristic:from_settings", False, "rules over typed candidate spans"),
+    ReaderEntry("transformers", "qa.readers.transformers_reader:from_settings", True, "the trained extractive model"),
+    ReaderEntry("combined", "qa.readers.combined:from_settings", True, "both, scores mixed (qa/readers/combined.py)"),
+)
+
+ReaderKind = StrEnum("ReaderKind", [(e.name.upper(), e.name) for e in READERS])  # type: ignore[misc]
+ReaderKind.__doc__ = "The registered readers, by name (`READERS`)."
+ReaderKind.__module__ = __name__
+
+
+def reader_entry(kind: ReaderKind | str) -> ReaderEntry:
+    return next(e for e in READERS if e.name == ReaderKind(kind).value)
 
 
 class Reader(Protocol):
@@ -37,3 +66,14 @@ class Reader(Protocol):
         documents: Mapping[str, Document],
         max_answers: int = 5,
     ) -> list[Answer]: ...
+
+
+ReaderOf = Callable[[ReaderKind], Reader]  # another reader, built (or taken from the pipeline's cache) by kind
+
+
+def build_reader(kind: ReaderKind | str, settings: Settings, embedder: Embedder, reader_of: ReaderOf) -> Reader:
+    """A new, unloaded reader of `kind`, made by its registered factory; `reader_of` supplies readers it is made
+    of (the combined reader's two), so they are loaded once and shared."""
+    module, _, function = reader_entry(kind).factory.partition(":")
+    factory = getattr(importlib.import_module(module), function)
+    return factory(settings, embedder, reader_of)

@@ -10,11 +10,16 @@ chosen together by `qa calibrate` on several dev sets (`eval.calibration`), as f
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from index.documents import Document
 from index.retriever import RetrievedPassage
 from qa.answers import Answer
-from qa.readers.base import Reader
+from qa.readers.base import Reader, ReaderKind, ReaderOf
+
+if TYPE_CHECKING:
+    from index.embedder import Embedder
+    from qa.settings import Settings
 
 
 def _overlap_score(span: Answer, others: Sequence[Answer]) -> float:
@@ -76,3 +81,9 @@ class CombinedReader:
         trained = self.trained.run(question, passages, documents, max_answers)
         heuristic = self.heuristic.run(question, passages, documents, max_answers)
         return combine_candidates(trained, heuristic, self.heuristic_weight, max_answers)
+
+
+def from_settings(settings: Settings, embedder: Embedder, reader_of: ReaderOf) -> CombinedReader:
+    """The registry's factory (qa.readers.base.READERS): the pipeline's own trained and heuristic readers, shared
+    with their single-reader uses (one model in memory)."""
+    return CombinedReader(reader_of(ReaderKind.TRANSFORMERS), reader_of(ReaderKind.HEURISTIC))

@@ -2,7 +2,7 @@
 
 Only the model call moves: `TransformersReader` still tokenises, cuts windows and decodes spans itself, so the
 torch and ONNX backends share every line but the forward pass. The export follows the encoder's recipe
-(`index.onnx_export`): `torch.onnx.export` of the local folder's `AutoModelForQuestionAnswering` with dynamic
+(`runtimes.onnx_export`): `torch.onnx.export` of the local folder's `AutoModelForQuestionAnswering` with dynamic
 batch and sequence axes, fused by ONNX Runtime's transformer optimiser, plus a per-channel int8 twin. It is
 cached under a digest of the folder's files (with the task "reader", so it never collides with an encoder
 export), and `meta.json` records how often int8's best span equals fp32's on a few check questions, and
@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index.errors import ModelLoadError
+from common.errors import ModelLoadError
 from index.onnx_embedder import open_session
-from index.onnx_export import (
+from runtimes.onnx_export import (
     DEFAULT_ONNX_CACHE,
     EXPORT_VERSION,
     FP32_NAME,

@@ -19,7 +19,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from index.errors import ModelLoadError
+from common.choices import parse_choice
+from common.errors import ModelLoadError
 from qa.answers import Answer, make_answer
 
 if TYPE_CHECKING:
@@ -27,8 +28,11 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from index.documents import Document
+    from index.embedder import Embedder
     from index.retriever import RetrievedPassage
+    from qa.readers.base import ReaderOf
     from qa.readers.onnx_reader import OnnxQAModel
+    from qa.settings import Settings
 
 BUNDLED_READER_DIR = Path(__file__).resolve().parents[1] / "data" / "reader"
 """Where the compact trained reader ships inside the package (see its MODEL_CARD.md and `qa train-reader`)."""
@@ -58,11 +62,7 @@ class ReaderBackend(StrEnum):
 
     @classmethod
     def parse(cls, value: ReaderBackend | str) -> ReaderBackend:
-        try:
-            return cls(value)
-        except ValueError:
-            choices = ", ".join(b.value for b in cls)
-            raise ValueError(f"unknown reader backend {value!r}; choose one of: {choices}") from None
+        return parse_choice(cls, value, "reader backend")
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,8 +263,8 @@ class TransformersReader:
 
     def _onnx_model(self, path: str) -> OnnxQAModel:
         try:
-            from index.onnx_export import DEFAULT_ONNX_CACHE, OnnxPrecision
             from qa.readers.onnx_reader import OnnxQAModel
+            from runtimes.onnx_export import DEFAULT_ONNX_CACHE, OnnxPrecision
         except ImportError as err:
             raise ModelLoadError(
                 f"the {self.backend.value} reader backend needs onnxruntime and onnx; reinstall the project "
@@ -366,3 +366,13 @@ class TransformersReader:
                     break
         ranked = sorted(best.values(), key=lambda x: (-x.score, x.doc_id, x.start, x.end))
         return ranked[:max_answers]
+
+
+def from_settings(settings: Settings, embedder: Embedder, reader_of: ReaderOf) -> TransformersReader:
+    """The registry's factory (qa.readers.base.READERS): the trained reader the settings name."""
+    return TransformersReader(
+        model=settings.reader_model,
+        max_answer_tokens=settings.max_answer_tokens,
+        backend=settings.reader_backend,
+        onnx_cache_dir=settings.onnx_cache_path(),
+    )

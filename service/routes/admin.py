@@ -18,8 +18,9 @@ from typing import TypeVar
 import anyio.to_thread
 from fastapi import APIRouter, Depends, HTTPException
 
+from common.errors import QAError
 from index.documents import Document
-from index.errors import CorpusError, QAError
+from index.errors import CorpusError
 from index.store import IndexConflictError, IndexWriteError
 from index.updates import CorpusUpdate, UpdateError, UpdateResult, apply_update
 from qa.pipeline import IndexSnapshot, QAPipeline

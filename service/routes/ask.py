@@ -15,8 +15,8 @@ from typing import Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 
-from qa.cli import result_to_json
-from qa.pipeline import Ask, BatchItemError, QAPipeline, QAResult, QuestionError, ReaderUnavailableError
+from qa.answers import QAResult
+from qa.pipeline import Ask, BatchItemError, QAPipeline, QuestionError, ReaderUnavailableError, validate_question
 from service.deps import PipelineDep, StateDep, require_api_key
 from service.errors import FieldError, Loc, check_unicode
 from service.schemas import AskRequest, AskResponse, BatchAskRequest, BatchAskResponse, error_responses
@@ -32,12 +32,12 @@ router = APIRouter(
 
 
 def check_question(question: str, max_chars: int, loc: Loc) -> None:
-    """The length limit is configurable, so it is checked here rather than in the static schema."""
-    q = question.strip()
-    if not q:
-        raise FieldError(loc, "question is empty (only whitespace)", "string_too_short")
-    if len(q) > max_chars:
-        raise FieldError(loc, f"question is {len(q)} characters long; the limit is {max_chars}", "string_too_long")
+    """The pipeline's own check (the length limit is configurable, so not in the static schema), run before any
+    work is queued, plus the text's encodability."""
+    try:
+        q = validate_question(question, max_chars)
+    except QuestionError as err:
+        raise FieldError(loc, str(err), err.code) from err
     check_unicode(q, loc, "question")
 
 
@@ -71,7 +71,7 @@ def stage_sums(results: Sequence[QAResult], serialise_ms: float) -> dict[str, fl
 
 
 def response_of(result: QAResult) -> AskResponse:
-    return AskResponse.model_validate({**result_to_json(result), "index_fingerprint": result.index_fingerprint})
+    return AskResponse.model_validate(result.to_dict())
 
 
 def json_response(model: BaseModel, results: Sequence[QAResult], started: float) -> Response:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from index.retriever import RetrievalMode
 from service.deps import StateDep, require_api_key
@@ -18,6 +19,7 @@ from service.schemas import (
     ModelOut,
     NotReadyResponse,
     ReadyResponse,
+    ShardOut,
     error_responses,
 )
 
@@ -52,7 +54,15 @@ async def ready(state: StateDep) -> ReadyResponse | JSONResponse:
         return JSONResponse(body.model_dump(), status_code=503, headers={"Retry-After": "5"})
     manifest = pipeline.index.manifest
     s = pipeline.settings
+    shards = None
+    if hasattr(pipeline.index, "shard_status"):  # a sharded index (index/shards): ping every shard
+        up = await run_in_threadpool(pipeline.index.shard_status)
+        shards = [
+            ShardOut(shard=i.shard, n_documents=i.n_documents, n_chunks=i.n_chunks, ready=up[i.shard])
+            for i in manifest.shards
+        ]
     return ReadyResponse(
+        shards=shards,
         fingerprint=manifest.fingerprint,
         created_at=manifest.created_at,
         model=ModelOut(

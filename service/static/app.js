@@ -87,6 +87,40 @@
     return docId + ", characters " + start + "–" + end;
   }
 
+  // Where the source was published: title, journal and year, and its PubMed record, each only when the corpus gave
+  // it (the API sends null otherwise). Returns the pieces to place, or an empty list.
+  function sourceParts(c) {
+    const parts = [];
+    if (!c) return parts;
+    if (c.title) parts.push(el("cite", { class: "source-title" }, c.title));
+    const where = [c.journal, c.year].filter(Boolean).join(", ");
+    if (where) parts.push(el("span", { class: "source-where" }, where));
+    if (c.pmid) {
+      const label = "PMID " + c.pmid;
+      // Only a number makes a PubMed address; anything else is shown as text.
+      parts.push(
+        /^\d+$/.test(c.pmid)
+          ? el("a", { class: "pmid", href: "https://pubmed.ncbi.nlm.nih.gov/" + c.pmid + "/", rel: "noopener noreferrer", target: "_blank" }, label)
+          : el("span", { class: "pmid" }, label),
+      );
+    }
+    return parts;
+  }
+
+  // The answer's source line, or nothing (an empty text node) when the corpus gave no title, journal or PMID.
+  function sourceLine(c) {
+    const parts = sourceParts(c);
+    return parts.length ? withSeparators(el("p", { class: "source" }), parts) : "";
+  }
+
+  function withSeparators(node, parts) {
+    parts.forEach((part, i) => {
+      if (i) node.append(" · ");
+      node.append(part);
+    });
+    return node;
+  }
+
   function showError(node, message) {
     node.textContent = message;
     node.hidden = !message;
@@ -104,6 +138,7 @@
         " · ",
         el("a", { class: "citation", href: docLink(a.doc_id, a.start, a.end) }, citation(a.doc_id, a.start, a.end)),
       ),
+      sourceLine(a.citation),
       el("blockquote", { class: "passage" }, highlighted(a.passage.text, a.span_in_passage.start, a.span_in_passage.end)),
     );
   }
@@ -221,13 +256,17 @@
       const start = Number.parseInt(params.get("start") || "", 10);
       const end = Number.parseInt(params.get("end") || "", 10);
       els.docTitle.textContent = doc.title || "Abstract " + doc.id;
+      const meta = doc.meta || {};
+      const source = sourceParts({ pmid: meta.pmid && String(meta.pmid), journal: meta.journal, year: meta.year });
       if (Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end > start) {
-        els.docCitation.textContent = citation(doc.id, start, end);
+        els.docCitation.replaceChildren();
+        withSeparators(els.docCitation, [citation(doc.id, start, end), ...source]);
         els.docText.replaceChildren(highlighted(doc.text, start, end));
         const mark = els.docText.querySelector("mark");
         if (mark) mark.scrollIntoView({ block: "center" });
       } else {
-        els.docCitation.textContent = doc.id;
+        els.docCitation.replaceChildren();
+        withSeparators(els.docCitation, [doc.id, ...source]);
         els.docText.textContent = doc.text;
       }
     } catch (err) {

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from eval.bench.common import percentiles
 from eval.bench.report import markdown_report
 from eval.bench.scale import pick_default, recall_at_k, structure, synthetic
-from qa.cli import app
 
 runner = CliRunner()
 

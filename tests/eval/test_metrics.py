@@ -8,15 +8,13 @@ import random
 import pytest
 
 from eval.metrics import (
-    exact_match,
-    f1_score,
     latency_summary,
     mean,
     no_answer_scores,
-    normalize_answer,
     rank_scores,
     retrieval_scores,
 )
+from qa.metrics import exact_match, f1_score, normalize_answer
 
 
 @pytest.mark.parametrize(

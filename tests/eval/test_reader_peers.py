@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
 from eval.bench.reader_peers import (
     Outcome,
     agreement,
@@ -18,7 +19,6 @@ from eval.bench.reader_peers import (
     latency_summary,
     normalise,
 )
-from qa.cli import app
 
 
 def test_normalise_collapses_whitespace_only() -> None:

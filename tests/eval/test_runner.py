@@ -9,12 +9,13 @@ import pytest
 from typer.testing import CliRunner
 
 from eval.datasets import GoldSet, load_gold
-from eval.metrics import RETRIEVAL_MEASURES, exact_match, f1_score, mean
+from eval.metrics import RETRIEVAL_MEASURES, mean
 from eval.report import error_lines, report_json, write_errors
 from eval.runner import EvalRunner, RunConfig
 from index.embedder import Embedder
 from index.retriever import RetrievalMode
 from index.store import VERSIONS_DIR
+from qa.metrics import exact_match, f1_score
 from qa.readers.base import ReaderKind
 from qa.settings import Settings
 
@@ -245,7 +246,7 @@ def test_an_unavailable_reader_is_skipped_in_a_comparison(runner: EvalRunner) ->
 def test_cli_eval_writes_report_and_errors(
     tiny: GoldSet, embedder: Embedder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from qa.cli import app
+    from cli import app
 
     monkeypatch.setattr("eval.runner.Embedder", lambda *_a, **_k: embedder)  # the session's loaded model
     for var in ("QA_READER", "QA_READER_MODEL", "QA_RETRIEVER", "QA_TOP_K"):

@@ -25,9 +25,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import index.store as store_mod
+from common.errors import QAError
 from index.documents import Document
 from index.embedder import Embedder
-from index.errors import IndexCorruptError, QAError
+from index.errors import IndexCorruptError
 from index.retriever import Retriever
 from index.store import (
     CURRENT_NAME,
@@ -128,8 +129,7 @@ def test_service_start_up_refuses_a_damaged_index_naming_the_file(
     path = index_copy / CURRENT_NAME if name == CURRENT_NAME else current_version(index_copy) / name  # type: ignore[operator]
     damage(path, "flip-middle")
     settings = service_settings(demo_settings, index_dir=index_copy)
-    pipeline = QAPipeline(settings)
-    pipeline.embedder = embedder  # a real, unwarmed pipeline: the lifespan loads the index
+    pipeline = QAPipeline(settings, embedder=embedder)
     with (
         pytest.raises(IndexCorruptError, match=Path(name).name.replace(".", r"\.")),
         TestClient(create_app(settings, pipeline)),
@@ -192,7 +192,7 @@ def test_a_real_file_size_limit_fails_the_update_with_a_message_and_keeps_the_ol
     code = textwrap.dedent(
         f"""
         import resource, signal, sys
-        from index.errors import QAError
+        from common.errors import QAError
         from index.updates import CorpusUpdate, apply_update
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG instead of being killed by the signal
         resource.setrlimit(resource.RLIMIT_FSIZE, (1024, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))

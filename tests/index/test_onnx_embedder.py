@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from index.embedder import Embedder, EmbedderBackend
-from index.onnx_export import folder_digest, mean_pool
+from runtimes.onnx_export import folder_digest, mean_pool
 
 SENTENCES = [
     "The median overall survival was 16.43 months with STRIDE.",
@@ -55,29 +55,29 @@ def onnx_fp32(onnx_cache: Path) -> Embedder:
 
 
 @pytest.mark.model
-def test_fp32_matches_torch_and_keeps_its_fingerprint(embedder: Embedder, onnx_fp32: Embedder) -> None:
-    ref = embedder.encode(SENTENCES)
+def test_fp32_matches_torch_and_keeps_its_fingerprint(torch_embedder: Embedder, onnx_fp32: Embedder) -> None:
+    ref = torch_embedder.encode(SENTENCES)
     got = onnx_fp32.encode(SENTENCES)
     assert got.shape == ref.shape == (len(SENTENCES), 384)
     assert got.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert float((ref * got).sum(axis=1).min()) > 0.9999
-    assert onnx_fp32.fingerprint == embedder.fingerprint
-    assert onnx_fp32.max_seq_length == embedder.max_seq_length == 256
+    assert onnx_fp32.fingerprint == torch_embedder.fingerprint
+    assert onnx_fp32.max_seq_length == torch_embedder.max_seq_length == 256
 
 
 @pytest.mark.model
-def test_int8_is_close_and_says_so_in_its_fingerprint(embedder: Embedder, onnx_int8: Embedder) -> None:
-    cos = (embedder.encode(SENTENCES) * onnx_int8.encode(SENTENCES)).sum(axis=1)
+def test_int8_is_close_and_says_so_in_its_fingerprint(torch_embedder: Embedder, onnx_int8: Embedder) -> None:
+    cos = (torch_embedder.encode(SENTENCES) * onnx_int8.encode(SENTENCES)).sum(axis=1)
     assert float(cos.mean()) >= 0.99
-    assert onnx_int8.fingerprint == f"{embedder.fingerprint}-int8"
+    assert onnx_int8.fingerprint == f"{torch_embedder.fingerprint}-int8"
 
 
 @pytest.mark.model
-def test_token_counts_match_torch(embedder: Embedder, onnx_fp32: Embedder) -> None:
+def test_token_counts_match_torch(torch_embedder: Embedder, onnx_fp32: Embedder) -> None:
     """Chunk boundaries depend on these counts: an index chunked by either backend must be the same."""
     texts = [*SENTENCES, "", "Ki-67 ≥ 20% (n = 393); p<0.001", "naïve café résumé"]
-    assert [onnx_fp32.count_tokens(t) for t in texts] == [embedder.count_tokens(t) for t in texts]
+    assert [onnx_fp32.count_tokens(t) for t in texts] == [torch_embedder.count_tokens(t) for t in texts]
 
 
 @pytest.mark.model
@@ -91,14 +91,14 @@ def test_batched_order_is_the_order_given(onnx_fp32: Embedder) -> None:
 
 @pytest.mark.model
 def test_index_built_with_torch_serves_fp32_and_refuses_int8(
-    tmp_path: Path, embedder: Embedder, onnx_fp32: Embedder, onnx_int8: Embedder
+    tmp_path: Path, torch_embedder: Embedder, onnx_fp32: Embedder, onnx_int8: Embedder
 ) -> None:
     from index.documents import Document
     from index.errors import IndexMismatchError
     from index.store import IndexConfig, build_index, load_index
 
     docs = [Document(id=f"d{i}", text=s) for i, s in enumerate(SENTENCES[:3])]
-    build_index(docs, embedder, tmp_path, IndexConfig())
+    build_index(docs, torch_embedder, tmp_path, IndexConfig())
     loaded = load_index(tmp_path, IndexConfig(), onnx_fp32.model_name, onnx_fp32.fingerprint)
     assert len(loaded.chunks) == 3
     with pytest.raises(IndexMismatchError, match="int8"):
@@ -107,8 +107,8 @@ def test_index_built_with_torch_serves_fp32_and_refuses_int8(
 
 @pytest.mark.model
 def test_a_second_export_reuses_the_cache(onnx_cache: Path, onnx_fp32: Embedder) -> None:
-    from index.embedder import resolve_model_path
-    from index.onnx_export import FP32_NAME, export_model
+    from runtimes.models import resolve_model_path
+    from runtimes.onnx_export import FP32_NAME, export_model
 
     folder = export_model(resolve_model_path(onnx_fp32.model_name), onnx_cache)
     before = (folder / FP32_NAME).stat().st_mtime_ns
@@ -118,20 +118,20 @@ def test_a_second_export_reuses_the_cache(onnx_cache: Path, onnx_fp32: Embedder)
 
 
 @pytest.mark.model
-def test_query_vectors_are_the_same_alone_and_in_a_batch(embedder: Embedder, onnx_int8: Embedder) -> None:
+def test_query_vectors_are_the_same_alone_and_in_a_batch(torch_embedder: Embedder, onnx_int8: Embedder) -> None:
     """A batch of questions must retrieve what each alone would: int8 scales its activations per batch, so its
     questions are encoded one by one; torch's batch differs from one by one only by float rounding."""
-    assert embedder.batch_invariant and not onnx_int8.batch_invariant
-    for e, atol in ((embedder, 1e-5), (onnx_int8, 0.0)):
+    assert torch_embedder.batch_invariant and not onnx_int8.batch_invariant
+    for e, atol in ((torch_embedder, 1e-5), (onnx_int8, 0.0)):
         alone = np.vstack([e.encode([s]) for s in SENTENCES])
         np.testing.assert_allclose(e.encode_queries(SENTENCES), alone, atol=atol)
 
 
 def test_an_unwritable_export_cache_is_named_with_the_setting(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from index.embedder import resolve_model_path
-    from index.errors import ModelLoadError
-    from index.onnx_export import export_model
+    from common.errors import ModelLoadError
+    from runtimes.models import resolve_model_path
+    from runtimes.onnx_export import export_model
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
@@ -141,8 +141,8 @@ def test_an_unwritable_export_cache_is_named_with_the_setting(tmp_path: Path) ->
 
 @pytest.mark.model
 def test_a_cached_export_is_reused_silently(onnx_cache: Path, onnx_int8: Embedder) -> None:
-    from index.embedder import resolve_model_path
-    from index.onnx_export import export_model
+    from runtimes.models import resolve_model_path
+    from runtimes.onnx_export import export_model
 
     said: list[str] = []
     export_model(resolve_model_path(onnx_int8.model_name), onnx_cache, say=said.append)

@@ -55,13 +55,22 @@ def test_hybrid_methods_rank_the_stride_abstract_first(demo_pipeline, method: Fu
 
 
 @pytest.mark.model
-def test_lexical_query_replaces_what_bm25_sees(demo_pipeline) -> None:
+def test_the_retriever_expands_the_corpus_abbreviations_for_bm25_itself(demo_pipeline) -> None:
     retriever = demo_pipeline.retriever
-    plain = retriever.run("zzzunknownword", 5, RetrievalMode.BM25)
-    expanded = retriever.run("zzzunknownword", 5, RetrievalMode.BM25, lexical_query="zzzunknownword ferroptosis")
-    assert plain == []  # no indexed word: BM25 finds nothing
-    assert expanded and expanded[0].chunk.doc_id == "abs-07"  # the artesunate/ferroptosis abstract
-    assert retriever.run_batch(["zzzunknownword"], 5, RetrievalMode.BM25, lexical_queries=["ferroptosis"])[0]
+    question = "What was the median overall survival with STRIDE?"
+    assert "overall survival" in retriever.abbreviations.get("OS", set())  # defined in the built-in abstracts
+    expanded = retriever.lexical_query(question)
+    assert expanded.startswith(question) and expanded.split()[-1] == "OS"
+    # What BM25 ranks is the expanded query, with no way for a caller to skip it ...
+    got = [(p.chunk.id, p.score) for p in retriever.run(question, 10, RetrievalMode.BM25)]
+    want = [(retriever.index.chunks[i].id, s) for i, s in retriever.index.lexical.search(expanded, 10)]
+    assert got == want
+    # ... unless the retriever is built without expansion (QA_EXPAND_ABBREVIATIONS=false).
+    plain = Retriever(retriever.index, retriever.embedder, retriever.fusion, expand_abbreviations=False)
+    assert plain.lexical_query(question) == question
+    assert [p.chunk.id for p in plain.run(question, 10, RetrievalMode.BM25)] == [
+        retriever.index.chunks[i].id for i, _ in retriever.index.lexical.search(question, 10)
+    ]
 
 
 @pytest.mark.model

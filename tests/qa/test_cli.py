@@ -8,16 +8,19 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from qa.cli import app
+from cli import app
 
 pytestmark = pytest.mark.model
 runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def torch_backend(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The session's demo index is a torch index (the session's loaded model built it); a flag still overrides."""
-    monkeypatch.setenv("QA_EMBEDDING_BACKEND", "torch")
+def default_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands as a user runs them: no QA_* variable from the developer's shell."""
+    import os
+
+    for name in [n for n in os.environ if n.startswith("QA_")]:
+        monkeypatch.delenv(name)
 
 
 def test_ask_json_is_stable_and_cites_exact_offsets(demo_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,7 +28,8 @@ def test_ask_json_is_stable_and_cites_exact_offsets(demo_pipeline, monkeypatch: 
     result = runner.invoke(app, ["ask", "What was the median overall survival with STRIDE?", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert set(payload) == {"question", "no_answer", "answers", "passages", "took_ms"}
+    assert set(payload) == {"question", "no_answer", "answers", "passages", "took_ms", "index_fingerprint"}
+    assert payload["index_fingerprint"] == demo_pipeline.index.manifest.fingerprint
     best = payload["answers"][0]
     assert best["text"] == "16.43 months" and best["doc_id"] == "abs-02"
     text = demo_pipeline.index.documents["abs-02"].text
@@ -71,14 +75,13 @@ def test_index_command_builds_a_user_corpus(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_ask_with_another_backend_than_the_index_says_which_built_it(
-    demo_pipeline, onnx_cache: Path, monkeypatch: pytest.MonkeyPatch
+    demo_pipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("QA_INDEX_DIR", str(demo_pipeline.settings.index_dir))
-    monkeypatch.setenv("QA_ONNX_CACHE_DIR", str(onnx_cache))
-    result = runner.invoke(app, ["ask", "What is sorafenib?", "--embedding-backend", "onnx-int8"])
+    result = runner.invoke(app, ["ask", "What is sorafenib?", "--embedding-backend", "torch"])
     assert result.exit_code == 2
     out = " ".join(result.output.split())  # rich wraps long lines
-    assert "built by the torch (or onnx) embedding backend" in out and "QA_EMBEDDING_BACKEND=torch" in out
+    assert "built by the onnx-int8 embedding backend" in out and "QA_EMBEDDING_BACKEND=onnx-int8" in out
     bad = runner.invoke(app, ["ask", "What is sorafenib?", "--embedding-backend", "tensorrt"])
     assert bad.exit_code == 2 and "onnx-int8" in bad.output
 

@@ -12,10 +12,9 @@ from qa.pipeline import (
     BatchItemError,
     QAPipeline,
     QuestionError,
-    build_reader,
     validate_question,
 )
-from qa.readers.base import ReaderKind
+from qa.readers.base import READERS, ReaderKind, build_reader
 from qa.settings import Settings
 
 pytestmark = pytest.mark.model
@@ -59,7 +58,7 @@ def test_every_answer_is_a_verbatim_span(demo_pipeline, question: str, mode: Ret
             "What was the median overall survival with pembrolizumab in the KEYNOTE-240 trial?",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="known defect of the shipped reader (1,500 steps, 0.38 epoch): it answers another trial's "
+                reason="known defect of the shipped reader (two runs, 2,100 steps, about 0.5 epoch): it answers another trial's "
                 "survival figure above the calibrated threshold; strict, so a model that abstains here fails this "
                 "marker and it must be removed",
             ),
@@ -98,7 +97,7 @@ def test_the_default_reader_is_the_shipped_model_with_its_own_calibration(embedd
 
     settings = Settings(_env_file=None)
     assert settings.reader is ReaderKind.TRANSFORMERS and settings.reader_model == str(BUNDLED_READER_DIR)
-    reader = build_reader(ReaderKind.TRANSFORMERS, settings, embedder)
+    reader = build_reader(ReaderKind.TRANSFORMERS, settings, embedder, reader_of=lambda kind: None)
     assert isinstance(reader, TransformersReader) and reader.model_name == str(BUNDLED_READER_DIR)
     assert (BUNDLED_READER_DIR / CALIBRATION_FILE).is_file() and (BUNDLED_READER_DIR / "MODEL_CARD.md").is_file()
 
@@ -170,38 +169,37 @@ def test_timings_split_retrieval_into_embed_and_search(demo_pipeline) -> None:
 
 
 @pytest.fixture(scope="module")
-def int8_pipeline(tmp_path_factory: pytest.TempPathFactory, onnx_cache, onnx_int8) -> QAPipeline:
-    """The pipeline as QA_EMBEDDING_BACKEND=onnx-int8 builds it, over its own int8 index of the built-in corpus."""
-    settings = Settings(
-        index_dir=tmp_path_factory.mktemp("int8") / "index",
-        embedding_backend="onnx-int8",
-        onnx_cache_dir=onnx_cache,
-        _env_file=None,
-    )
-    pipeline = QAPipeline(settings)  # its own embedder, from the setting; the session's export is in the cache
+def torch_pipeline(tmp_path_factory: pytest.TempPathFactory, torch_embedder) -> QAPipeline:
+    """The pipeline as QA_EMBEDDING_BACKEND=torch (the reference backend) builds it, over its own index."""
+    settings = Settings(index_dir=tmp_path_factory.mktemp("torch") / "index", embedding_backend="torch", _env_file=None)
+    pipeline = QAPipeline(settings, embedder=torch_embedder)
     pipeline.warm_up(build_if_missing=True)
-    assert pipeline.embedder.backend is EmbedderBackend.ONNX_INT8
-    assert pipeline.embedder.fingerprint == onnx_int8.fingerprint
     return pipeline
 
 
-def test_int8_backend_answers_the_stride_question(int8_pipeline: QAPipeline) -> None:
-    assert int8_pipeline.index.manifest.model.fingerprint.endswith("-int8")
-    best = int8_pipeline.run("What was the median overall survival with STRIDE?").answers[0]
+def test_the_default_pipeline_embeds_with_int8_onnx(demo_pipeline) -> None:
+    assert demo_pipeline.embedder.backend is EmbedderBackend.ONNX_INT8
+    assert demo_pipeline.index.manifest.model.fingerprint.endswith("-int8")
+
+
+def test_torch_backend_answers_the_stride_question_as_the_default_does(torch_pipeline, demo_pipeline) -> None:
+    question = "What was the median overall survival with STRIDE?"
+    best = torch_pipeline.run(question).answers[0]
     assert (best.text, best.doc_id) == ("16.43 months", "abs-02")
+    default = demo_pipeline.run(question).answers[0]
+    assert (default.text, default.doc_id, default.start) == (best.text, best.doc_id, best.start)
 
 
-def test_int8_batch_answers_as_one_by_one_does(int8_pipeline: QAPipeline) -> None:
+def test_int8_batch_answers_as_one_by_one_does(demo_pipeline: QAPipeline) -> None:
     questions = seed_dev_questions(10)
-    assert_same_results(int8_pipeline.run_batch(questions), [int8_pipeline.run(q) for q in questions])
+    assert_same_results(demo_pipeline.run_batch(questions), [demo_pipeline.run(q) for q in questions])
 
 
-def test_an_index_of_the_other_backend_is_refused_naming_both(
-    demo_pipeline, int8_pipeline: QAPipeline, onnx_int8
-) -> None:
-    torch_dir = demo_pipeline.settings.index_dir
-    wants_int8 = QAPipeline(Settings(index_dir=torch_dir, embedding_backend="onnx-int8", _env_file=None))
-    wants_int8.embedder = onnx_int8
+def test_an_index_of_the_other_backend_is_refused_naming_both(demo_pipeline, torch_pipeline, torch_embedder) -> None:
+    torch_dir = torch_pipeline.settings.index_dir
+    wants_int8 = QAPipeline(
+        Settings(index_dir=torch_dir, embedding_backend="onnx-int8", _env_file=None), embedder=demo_pipeline.embedder
+    )
     with pytest.raises(IndexMismatchError) as err:
         wants_int8.load_current_index()
     msg = str(err.value)
@@ -211,10 +209,17 @@ def test_an_index_of_the_other_backend_is_refused_naming_both(
     )
 
     wants_torch = QAPipeline(
-        Settings(index_dir=int8_pipeline.settings.index_dir, embedding_backend="torch", _env_file=None)
+        Settings(index_dir=demo_pipeline.settings.index_dir, embedding_backend="torch", _env_file=None),
+        embedder=torch_embedder,
     )
-    wants_torch.embedder = demo_pipeline.embedder
     with pytest.raises(
         IndexMismatchError, match=r"built by the onnx-int8 embedding backend.*QA_EMBEDDING_BACKEND=onnx-int8"
     ):
         wants_torch.load_current_index()
+
+
+def test_readers_come_from_the_registry_and_the_combined_one_shares_its_parts(demo_pipeline) -> None:
+    assert [k.value for k in ReaderKind] == [e.name for e in READERS]
+    combined = demo_pipeline.reader(ReaderKind.COMBINED)
+    assert combined.trained is demo_pipeline.reader(ReaderKind.TRANSFORMERS)  # one model in memory, not two
+    assert combined.heuristic is demo_pipeline.reader(ReaderKind.HEURISTIC)

@@ -6,8 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from index.retriever import RetrievalMode
-from qa.readers.base import ReaderKind
-from qa.settings import BUILTIN_CORPUS, Settings, parse_enum
+from qa.settings import BUILTIN_CORPUS, Settings
 
 
 def test_defaults_point_at_the_builtin_corpus() -> None:
@@ -32,12 +31,6 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(_env_file=None)
     with pytest.raises(ValidationError, match="top_k"):
         Settings(top_k=0, _env_file=None)
-
-
-def test_parse_enum_lists_choices() -> None:
-    assert parse_enum(ReaderKind, "heuristic", "reader") is ReaderKind.HEURISTIC
-    with pytest.raises(ValueError, match="unknown reader 'x'; choose one of: heuristic, transformers"):
-        parse_enum(ReaderKind, "x", "reader")
 
 
 def test_embedding_backend_is_a_setting_whose_errors_list_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -76,8 +69,8 @@ def test_onnx_cache_honours_xdg_cache_home_and_the_setting(tmp_path: Path, monke
 def test_an_onnx_cache_that_cannot_be_created_names_the_setting(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from index.errors import ModelLoadError
-    from index.onnx_export import prepare_cache
+    from common.errors import ModelLoadError
+    from runtimes.onnx_export import prepare_cache
 
     monkeypatch.delenv("QA_ONNX_CACHE_DIR", raising=False)
     blocker = tmp_path / "a-file"
@@ -86,3 +79,30 @@ def test_an_onnx_cache_that_cannot_be_created_names_the_setting(
     cache = Settings(_env_file=None).onnx_cache_path()
     with pytest.raises(ModelLoadError, match=r"cannot create the ONNX export cache .*set QA_ONNX_CACHE_DIR"):
         prepare_cache(cache / "entry")
+
+
+def test_library_defaults_are_the_product_defaults() -> None:
+    """A component built with no arguments behaves as the service configured by default does."""
+    from index.embedder import Embedder
+    from index.retriever import FusionConfig
+    from index.store import IndexConfig
+    from qa.pipeline import build_embedder
+    from qa.readers.heuristic import HeuristicReader
+    from qa.readers.transformers_reader import TransformersReader
+
+    settings = Settings(_env_file=None)
+    assert settings.fusion_config() == FusionConfig()
+    assert settings.index_config() == IndexConfig()
+    configured, plain = build_embedder(settings), Embedder()
+    assert (configured.model_name, configured.backend, configured.batch_size) == (
+        plain.model_name,
+        plain.backend,
+        plain.batch_size,
+    )
+    reader = TransformersReader()
+    assert (reader.model_name, reader.max_answer_tokens, reader.backend) == (
+        settings.reader_model,
+        settings.max_answer_tokens,
+        settings.reader_backend,
+    )
+    assert HeuristicReader().max_answer_tokens == settings.max_answer_tokens

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from common.errors import ModelLoadError
 from index.documents import Chunk, Document
-from index.errors import ModelLoadError
 from index.retriever import RetrievedPassage
 from qa.readers.transformers_reader import (
     CALIBRATION_FILE,
@@ -259,8 +259,8 @@ def test_onnx_reader_gives_torch_answers(reader: TransformersReader, onnx_reader
 def test_a_second_onnx_warm_up_reuses_the_export(
     marker_model: Path, onnx_cache: Path, onnx_reader: TransformersReader, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from index.onnx_export import cache_entry
     from qa.readers import onnx_reader as module
+    from runtimes.onnx_export import cache_entry
 
     def no_export(*args: object, **kwargs: object) -> None:
         raise AssertionError("the cached export should have been reused")

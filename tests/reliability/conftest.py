@@ -32,8 +32,7 @@ def make_pipeline(embedder: Embedder) -> Callable[..., QAPipeline]:
     """`make_pipeline(index_dir, **settings)`: a warmed pipeline over `index_dir` sharing the session's model."""
 
     def make(index_dir: Path, **overrides: object) -> QAPipeline:
-        pipeline = QAPipeline(Settings(index_dir=index_dir, _env_file=None, **overrides))
-        pipeline.embedder = embedder
+        pipeline = QAPipeline(Settings(index_dir=index_dir, _env_file=None, **overrides), embedder=embedder)
         pipeline.warm_up()
         return pipeline
 

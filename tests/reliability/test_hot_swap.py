@@ -25,7 +25,6 @@ from index.documents import Document
 from index.errors import IndexCorruptError
 from index.store import current_version, publish_version
 from index.updates import CorpusUpdate, apply_update
-from qa.cli import result_to_json
 from qa.pipeline import IndexSnapshot, QAPipeline
 from qa.settings import Settings
 from service.app import create_app
@@ -69,7 +68,7 @@ def versions(copy_demo_index: Callable[[str], Path], demo_pipeline: QAPipeline, 
 
 
 def answer(pipeline: QAPipeline, snapshot: IndexSnapshot, question: str) -> dict[str, Any]:
-    out = result_to_json(pipeline.run(question, snapshot=snapshot))
+    out = pipeline.run(question, snapshot=snapshot).to_dict()
     out.pop("took_ms")
     return {**out, "index_fingerprint": snapshot.fingerprint}
 
@@ -136,7 +135,7 @@ def test_in_process_swaps_while_threads_answer_never_mix_indexes(
         while not stop.is_set():
             q = rng.choice(ASKED)
             result = pipeline.run(q)
-            out = result_to_json(result)
+            out = result.to_dict()
             out.pop("took_ms")
             out["index_fingerprint"] = result.index_fingerprint
             seen[result.index_fingerprint or ""] += 1

@@ -45,7 +45,6 @@ def test_short_load_with_swaps_fails_nothing_and_keeps_memory_steady(
         str(out),
     ]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
-    env["QA_EMBEDDING_BACKEND"] = "torch"  # the session's demo index is a torch index
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=420, env=env, cwd=tmp_path)
     assert out.exists(), proc.stdout + proc.stderr
     summary = json.loads(out.read_text())

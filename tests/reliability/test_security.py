@@ -94,6 +94,14 @@ ALLOWED_FILE_ACCESS = {
     ("service/app.py", "StaticFiles(directory=STATIC_DIR)"),
     ("service/routes/admin.py", "Path(pipeline.settings.index_dir)"),
     ("service/routes/page.py", "Path(__file__)"),
+    # Fixed folders and files of installed packages: Swagger UI's assets (served offline) and the favicon.
+    ("service/routes/docs.py", "Path(str(files('fastapi_offline').joinpath('static')))"),
+    ("service/app.py", "StaticFiles(directory=docs.ASSETS_DIR)"),
+    (
+        "service/routes/page.py",
+        "FileResponse(STATIC_DIR / 'favicon.ico', media_type='image/vnd.microsoft.icon', "
+        "headers={'Cache-Control': 'max-age=86400'})",
+    ),
 }
 FILE_CALLS = re.compile(
     r"^(open|io\.open|Path|FileResponse|StaticFiles|os\.\w+|shutil\.\w+|.*\.(open|read_text|read_bytes|write_text|write_bytes|unlink|rmdir|mkdir))$"

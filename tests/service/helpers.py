@@ -11,7 +11,6 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
-from qa.cli import result_to_json
 from qa.pipeline import QAPipeline
 from qa.settings import Settings
 from service.settings import ServiceSettings
@@ -47,7 +46,7 @@ def service_settings(demo_settings: Settings, **overrides: Any) -> ServiceSettin
 def expected_json(pipeline: QAPipeline, question: str, **kwargs: Any) -> dict[str, Any]:
     """What /ask must return for `question`, computed in-process (timing aside)."""
     result = pipeline.run(question, **kwargs)
-    out = result_to_json(result)
+    out = result.to_dict()
     out.pop("took_ms")
     return {**out, "index_fingerprint": result.index_fingerprint}
 

@@ -118,8 +118,10 @@ def no_model_client(make_client: Callable[..., TestClient], demo_pipeline: QAPip
     from service.app import create_app
     from tests.service.helpers import service_settings
 
-    missing = QAPipeline(demo_pipeline.settings.model_copy(update={"reader_model": "/nonexistent/reader"}))
-    missing.embedder = demo_pipeline.embedder
+    missing = QAPipeline(
+        demo_pipeline.settings.model_copy(update={"reader_model": "/nonexistent/reader"}),
+        embedder=demo_pipeline.embedder,
+    )
     missing.swap_index(demo_pipeline.snapshot)
     missing._readers[ReaderKind.HEURISTIC] = demo_pipeline.reader(ReaderKind.HEURISTIC)
     return make_client(app=create_app(service_settings(demo_settings), pipeline=missing))

@@ -5,6 +5,7 @@ Fails (does not skip) without chromium: CI installs it in .ci/run, a developer w
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
 
+from index.embedder import Embedder
 from qa.pipeline import QAPipeline
 from qa.settings import Settings
 from service.app import create_app
@@ -95,6 +97,9 @@ def test_stride_question_shows_the_answer_highlighted_in_its_passage_and_source(
     expect(first.locator(".score")).to_contain_text("Score")
     link = first.get_by_role("link", name=re.compile(r"^abs-\d+, characters \d+–\d+$"))
     expect(link).to_be_visible()
+    # The built-in abstracts have no title, journal, year or PMID: no source line, and no "null" shown for them.
+    expect(first.locator(".source")).to_have_count(0)
+    expect(first).not_to_contain_text("null")
     expect(page.get_by_role("status")).to_contain_text("answer")
 
     # Keyboard only: focus the citation and press Enter; the whole abstract opens with the span marked.
@@ -162,3 +167,103 @@ def test_api_key_prompt_and_the_services_error_message(
         expect(pg.locator("ol.answers mark").first).to_have_text("16.43 months")
         expect(pg.locator("#error")).to_be_hidden()
         context.close()
+
+
+# A title with markup in it: the page must show it as text. Top-level pmid/journal/year keys of a JSONL record go
+# into the document's meta (index/ingest.py), where the answer's citation finds them.
+HOSTILE_TITLE = 'Tremelimumab plus durvalumab <img src=x id=injected onerror="document.title=1"> in HCC & more'
+CITED_CORPUS = [
+    {
+        "id": "trial-1",
+        "title": HOSTILE_TITLE,
+        "pmid": "38319892",
+        "journal": "NEJM Evidence",
+        "year": 2022,
+        "text": "BACKGROUND: STRIDE is a regimen of tremelimumab and durvalumab. RESULTS: The median overall survival "
+        "was 16.43 months with STRIDE and 13.77 months with sorafenib.",
+    },
+    {"id": "trial-2", "text": "Sorafenib is a multikinase inhibitor. Regorafenib is approved after sorafenib."},
+]
+
+
+@pytest.fixture(scope="module")
+def cited_server(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Iterator[LiveServer]:
+    """A service over a two-abstract corpus whose first record has a title, PMID, journal and year (the built-in
+    corpus has none), with the heuristic reader and the session's embedder: the index builds in seconds."""
+    root = tmp_path_factory.mktemp("cited")
+    corpus = root / "cited.jsonl"
+    corpus.write_text("".join(json.dumps(doc) + "\n" for doc in CITED_CORPUS))
+    settings = Settings(index_dir=root / "index", corpus_path=corpus, reader="heuristic", _env_file=None)
+    pipeline = QAPipeline(settings, embedder=embedder)
+    pipeline.warm_up(build_if_missing=True)
+    app = create_app(service_settings(settings, reader="heuristic", corpus_path=corpus), pipeline=pipeline)
+    with LiveServer(app) as server:
+        yield server
+
+
+def test_citation_shows_title_journal_year_and_a_pubmed_link(browser: Browser, cited_server: LiveServer) -> None:
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    problems: list[str] = []
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(str(e)))
+    pg.goto(cited_server.url + "/")
+    box = pg.get_by_role("textbox", name="Question", exact=True)
+    box.fill(STRIDE)
+    box.press("Enter")
+
+    first = pg.locator("ol.answers > li").first
+    expect(first.locator("mark")).to_have_text("16.43 months")
+    source = first.locator("p.source")
+    expect(source).to_have_text(f"{HOSTILE_TITLE} · NEJM Evidence, 2022 · PMID 38319892")
+    expect(source.locator("cite")).to_have_text(HOSTILE_TITLE)  # the markup is text, not an element
+    expect(pg.locator("#injected")).to_have_count(0)
+    pmid = source.get_by_role("link", name="PMID 38319892")
+    expect(pmid).to_have_attribute("href", "https://pubmed.ncbi.nlm.nih.gov/38319892/")
+    expect(pmid).to_have_attribute("rel", "noopener noreferrer")
+    # Beside the document id and offsets, which still open the abstract here.
+    expect(first.get_by_role("link", name=re.compile(r"^trial-1, characters \d+–\d+$"))).to_be_visible()
+
+    # The abstract's own view names the same source (its title is the heading).
+    first.get_by_role("link", name=re.compile(r"^trial-1, characters")).click()
+    expect(pg.locator("#doc-title")).to_have_text(HOSTILE_TITLE)
+    expect(pg.locator("#doc-citation")).to_contain_text("NEJM Evidence, 2022 · PMID 38319892")
+    expect(pg.locator("#doc-citation").get_by_role("link", name="PMID 38319892")).to_have_attribute(
+        "href", "https://pubmed.ncbi.nlm.nih.gov/38319892/"
+    )
+    assert pg.title() == "Biomedical question answering"
+    context.close()
+    assert problems == [], f"console errors (CSP violations show here): {problems}"
+
+
+def test_swagger_ui_renders_offline_under_its_csp(page: Page, live_server: LiveServer) -> None:
+    """/docs with every request outside the server blocked (the `page` fixture): rendered, no console error."""
+    page.goto(live_server.url + "/docs")
+    expect(page.get_by_role("heading", name=re.compile("Biomedical extractive QA"))).to_be_visible()
+    expect(page.locator(".opblock-summary-path", has_text="/ask").first).to_be_visible()
+
+
+def test_redoc_renders_offline_with_only_its_logo_blocked(browser: Browser, live_server: LiveServer) -> None:
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    outside: list[str] = []
+    problems: list[str] = []
+    pg.route(
+        "**/*",
+        lambda route, request: (
+            route.continue_()
+            if request.url.startswith(live_server.url)
+            else (outside.append(request.url), route.abort())
+        ),
+    )
+    pg.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    pg.on("pageerror", lambda e: problems.append(str(e)))
+    pg.goto(live_server.url + "/redoc")
+    expect(pg.get_by_role("heading", name=re.compile("Biomedical extractive QA"))).to_be_visible()
+    expect(pg.get_by_text("/ask", exact=True).first).to_be_attached()
+    context.close()
+    assert outside == []
+    # ReDoc's "API docs by Redocly" logo is an image on its CDN: the CSP stops it before any request is made.
+    assert all("cdn.redoc.ly" in p and "Content Security Policy" in p for p in problems), problems

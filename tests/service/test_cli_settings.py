@@ -9,7 +9,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from qa.cli import app
+from cli import app
 from service.settings import ServiceSettings
 
 

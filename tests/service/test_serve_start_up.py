@@ -16,9 +16,9 @@ import uvicorn
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from cli import app
 from index.embedder import Embedder
 from index.errors import IndexNotFoundError
-from qa.cli import app
 from service.app import create_app
 from service.settings import ServiceSettings
 
@@ -60,7 +60,7 @@ def test_serve_fails_fast_on_a_port_in_use_in_a_fresh_process(busy_port: int) ->
     code = (
         "import json, sys\n"
         "from typer.testing import CliRunner\n"
-        "from qa.cli import app\n"
+        "from cli import app\n"
         f"r = CliRunner().invoke(app, ['serve', '--host', '127.0.0.1', '--port', '{busy_port}'])\n"
         "heavy = [m for m in ('torch', 'sentence_transformers', 'transformers', 'onnxruntime', 'uvicorn')"
         " if m in sys.modules]\n"

@@ -20,10 +20,25 @@ Modules, one job each:
 - `reader`: `HeuristicReader`, which runs the above over the passages.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from qa.readers.heuristic.context import MAX_KEY_TERMS, QuestionContext
 from qa.readers.heuristic.reader import HeuristicReader
 from qa.readers.heuristic.scoring import ReaderWeights
 
+if TYPE_CHECKING:
+    from index.embedder import Embedder
+    from qa.readers.base import ReaderOf
+    from qa.settings import Settings
+
+
+def from_settings(settings: Settings, embedder: Embedder, reader_of: ReaderOf) -> HeuristicReader:
+    """The registry's factory (qa.readers.base.READERS)."""
+    return HeuristicReader(embedder=embedder, max_answer_tokens=settings.max_answer_tokens)
+
+
 _QuestionContext = QuestionContext  # the module's former private name, which tests import
 
-__all__ = ["MAX_KEY_TERMS", "HeuristicReader", "QuestionContext", "ReaderWeights", "_QuestionContext"]
+__all__ = ["MAX_KEY_TERMS", "HeuristicReader", "QuestionContext", "ReaderWeights", "_QuestionContext", "from_settings"]

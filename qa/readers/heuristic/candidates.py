@@ -10,7 +10,7 @@ import re
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
-from qa.abbreviations import find_abbreviations
+from index.abbreviations import find_abbreviations
 from qa.question import AnswerType, QuestionAnalysis
 from qa.readers.heuristic.sentences import ARTICLES, Sentence, is_content
 

@@ -8,10 +8,10 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from index.abbreviations import find_abbreviations
 from index.documents import Document
 from index.lexical import tokenize
 from index.sentences import split_sentences
-from qa.abbreviations import find_abbreviations
 from qa.readers.heuristic.sentences import DocProfile, cached_stems, profile_sentence
 
 # Added to a document (or sentence) frequency in IDF = log((n + 1) / (df + 0.5)); a word never seen gets

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from qa.readers.transformers_reader import encode_windows
-from qa.training_data import (
+from qa.training.data import (
     NO_ANSWER,
     PAD_MULTIPLE,
     SquadExample,

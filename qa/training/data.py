@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from index.errors import QAError
+from common.errors import QAError
 
 if TYPE_CHECKING:
     import torch

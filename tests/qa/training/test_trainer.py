@@ -12,22 +12,19 @@ import pytest
 from index.documents import Chunk, Document
 from index.retriever import RetrievedPassage
 from qa.readers.transformers_reader import TransformersReader
-from qa.training import (
+from qa.training.data import load_squad, sha256_file
+from qa.training.trainer import (
     CHECKPOINT_DIR,
     CHECKPOINT_FILE,
     TrainConfig,
     TrainingError,
     check_separate,
     dev_subset,
-    exact_match,
     export_compact,
     load_checkpoint,
     lr_at,
-    normalize_answer,
     run_training,
-    token_f1,
 )
-from qa.training_data import load_squad, sha256_file
 
 FACTS = [
     ("What was the median survival?", "16.4 months"),
@@ -195,14 +192,6 @@ def test_refuses_test_splits_and_dev_contexts_seen_in_training(data, tmp_path) -
         check_separate(ok, train, train[:2])
 
 
-def test_squad_metrics() -> None:
-    assert normalize_answer("The  Median, survival!") == "median survival"
-    assert exact_match("the 16.4 months", "16.4 months.") == 1.0
-    assert token_f1("16.4 months overall", "16.4 months") == pytest.approx(0.8)
-    assert token_f1("nothing alike", "16.4 months") == 0.0
-    assert token_f1("", "") == 1.0 and token_f1("a", "x") == 0.0
-
-
 def test_schedule_and_dev_sample_are_fixed() -> None:
     lrs = [lr_at(s, 100, 10, 1.0) for s in range(100)]
     assert lrs[9] == pytest.approx(1.0) and lrs[0] == pytest.approx(0.1)
@@ -210,3 +199,14 @@ def test_schedule_and_dev_sample_are_fixed() -> None:
     items = list(range(50))
     assert dev_subset(items, 10, 3) == dev_subset(items, 10, 3) != dev_subset(items, 10, 4)
     assert dev_subset(items, 0, 3) == items
+
+
+def test_bf16_is_refused_on_a_cpu_that_would_emulate_it() -> None:
+    from qa.readers.transformers_reader import Precision
+    from qa.training.trainer import check_precision
+
+    with pytest.raises(TrainingError, match="--precision fp32"):
+        check_precision(Precision.BF16, "cpu", {"avx2", "fma"})
+    check_precision(Precision.BF16, "cpu", {"avx2", "avx512_bf16"})  # native: allowed
+    check_precision(Precision.FP32, "cpu", {"avx2"})  # fp32 always runs
+    check_precision(Precision.BF16, "cuda", {"avx2"})  # the CPU's flags do not matter on a GPU

@@ -1,8 +1,8 @@
-"""The `qa` command: index, ask (and serve, eval, train-reader, bench, registered from their packages).
+"""`qa index` and `qa ask`, and the helpers every package's commands share (settings from flags, errors, output).
 
-This is an edge of the system: it reads settings, builds components, prints. Commands from `service` and
-`eval` are registered here by import, so `qa` stays the single entry point while those packages keep their
-dependency on `qa` one-way at library level.
+This is an edge of the system: it reads settings, builds components, prints. The `qa` program itself is
+assembled in `cli` (top level), which mounts these commands beside those of `service` and `eval`; nothing in
+`qa` imports either of those.
 """
 
 from __future__ import annotations
@@ -16,17 +16,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from common.errors import QAError
 from index.embedder import EmbedderBackend
-from index.errors import QAError
 from index.ingest import CorpusFormat, InvalidRecordPolicy
 from index.retriever import RetrievalMode
 from qa.readers.base import ReaderKind
 from qa.readers.transformers_reader import ReaderBackend
 from qa.settings import Settings, offline_by_default
 
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Extractive question answering over biomedical abstracts."
-)
 console = Console()
 err_console = Console(stderr=True)
 
@@ -35,6 +32,15 @@ IndexDirOpt = Annotated[
 ]
 CorpusOpt = Annotated[
     Path | None, typer.Option("--corpus", help="Corpus file or folder (default: the built-in abstracts).")
+]
+RetrieverOpt = Annotated[RetrievalMode | None, typer.Option("--retriever", help="Retrieval mode.")]
+ReaderOpt = Annotated[ReaderKind | None, typer.Option("--reader", help="Reader (default: QA_READER).")]
+ReaderModelOpt = Annotated[
+    str | None, typer.Option("--reader-model", help="QA model folder or hub id for the model readers.")
+]
+ReaderBackendOpt = Annotated[
+    ReaderBackend | None,
+    typer.Option("--reader-backend", help="Reader model backend (default: QA_READER_BACKEND, torch)."),
 ]
 EmbeddingBackendOpt = Annotated[
     EmbedderBackend | None,
@@ -55,7 +61,6 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-@app.command("index")
 def index_command(
     corpus: CorpusOpt = None,
     index_dir: IndexDirOpt = None,
@@ -65,8 +70,29 @@ def index_command(
     ] = False,
     embedding_model: Annotated[str | None, typer.Option("--embedding-model")] = None,
     embedding_backend: EmbeddingBackendOpt = None,
+    shards: Annotated[
+        int, typer.Option("--shards", min=1, help="Shards to build (1: the single-node index; >1: on Ray).")
+    ] = 1,
+    engine: Annotated[str, typer.Option("--engine", help="Distributed engine for --shards > 1 (ray).")] = "ray",
+    address: Annotated[
+        str | None, typer.Option("--address", help="Ray cluster to join (default: a local loopback-only one).")
+    ] = None,
+    pubmed_updates: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--pubmed-update",
+            help="Apply this PubMed update file (or folder of them), in name order, to the sharded index in "
+            "--index-dir instead of building; repeatable. A file applied before changes nothing.",
+        ),
+    ] = None,
 ) -> None:
     """Ingest a corpus, chunk, embed and index it; the new index replaces the old one atomically."""
+    if pubmed_updates:
+        return pubmed_update_command(index_dir, pubmed_updates, embedding_model, embedding_backend, skip_invalid)
+    if shards > 1 or address is not None:
+        return sharded_index_command(
+            corpus, index_dir, fmt, skip_invalid, embedding_model, embedding_backend, shards, engine, address
+        )
     from index.ingest import load_corpus
     from index.store import build_index
     from qa.pipeline import build_embedder
@@ -98,24 +124,96 @@ def index_command(
     )
 
 
+def sharded_index_command(
+    corpus: Path | None,
+    index_dir: Path | None,
+    fmt: CorpusFormat,
+    skip_invalid: bool,
+    embedding_model: str | None,
+    embedding_backend: EmbedderBackend | None,
+    shards: int,
+    engine: str,
+    address: str | None,
+) -> None:
+    """`qa index --shards N`: a sharded index built on Ray (index/shards), published as one directory."""
+    from index.shards.build import ShardEngine, build_sharded
+    from qa.pipeline import build_embedder
+
+    if engine not in {e.value for e in ShardEngine}:
+        fail(f"--engine {engine!r}: choose one of {', '.join(e.value for e in ShardEngine)}")
+    settings = load_settings(
+        corpus_path=corpus, index_dir=index_dir, embedding_model=embedding_model, embedding_backend=embedding_backend
+    )
+    try:
+        policy = InvalidRecordPolicy.SKIP if skip_invalid else InvalidRecordPolicy.RAISE
+        built = build_sharded(
+            Path(settings.corpus_path),
+            Path(settings.index_dir),
+            shards,
+            build_embedder(settings),
+            settings.index_config(),
+            fmt,
+            policy,
+            address=address,
+            say=lambda m: err_console.print(escape(m)),
+        )
+    except QAError as err:
+        fail(str(err))
+    m = built.manifest
+    console.print(
+        f"indexed {m.corpus.n_documents} documents as {m.corpus.n_chunks} chunks on {len(m.shards)} shards in "
+        f"{settings.index_dir} (fingerprint {m.fingerprint})"
+    )
+
+
+def pubmed_update_command(
+    index_dir: Path | None,
+    paths: list[Path],
+    embedding_model: str | None,
+    embedding_backend: EmbedderBackend | None,
+    skip_invalid: bool,
+) -> None:
+    """`qa index --pubmed-update F`: PubMed update files applied to the owning shards (index/shards/updates.py)."""
+    from index.shards.updates import apply_update_files
+    from qa.pipeline import build_embedder
+
+    settings = load_settings(index_dir=index_dir, embedding_model=embedding_model, embedding_backend=embedding_backend)
+    files = [f for p in paths for f in (sorted(p.glob("*.xml*")) if p.is_dir() else [p])]
+    try:
+        embedder = build_embedder(settings)
+        embedder.warm_up()
+        policy = InvalidRecordPolicy.SKIP if skip_invalid else InvalidRecordPolicy.RAISE
+        outcomes = apply_update_files(
+            Path(settings.index_dir),
+            files,
+            embedder,
+            settings.index_config(),
+            on_invalid=policy,
+            say=lambda m: err_console.print(escape(m)),
+        )
+    except (QAError, OSError) as err:
+        fail(str(err))
+    for o in outcomes:
+        what = (
+            f"{len(o.added)} added, {len(o.replaced)} revised, {len(o.deleted)} deleted on shards {o.shards}"
+            if o.applied
+            else "already applied, unchanged"
+        )
+        console.print(f"{o.name}: {what}")
+
+
 def highlight(passage: str, start: int, end: int) -> str:
     return f"{escape(passage[:start])}[bold black on yellow]{escape(passage[start:end])}[/]{escape(passage[end:])}"
 
 
-@app.command("ask")
 def ask_command(
     question: Annotated[str, typer.Argument(help="The question, in quotes.")],
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=50, help="Passages to retrieve.")] = None,
     max_answers: Annotated[int | None, typer.Option("--max-answers", min=1, max=20)] = None,
-    retriever: Annotated[RetrievalMode | None, typer.Option("--retriever")] = None,
-    reader: Annotated[ReaderKind | None, typer.Option("--reader")] = None,
-    reader_model: Annotated[
-        str | None, typer.Option("--reader-model", help="QA checkpoint for --reader transformers.")
-    ] = None,
-    reader_backend: Annotated[
-        ReaderBackend | None,
-        typer.Option("--reader-backend", help="Reader model backend (default: QA_READER_BACKEND, torch)."),
-    ] = None,
+    retriever: RetrieverOpt = None,
+    reader: ReaderOpt = None,
+    reader_model: ReaderModelOpt = None,
+    reader_backend: ReaderBackendOpt = None,
     index_dir: IndexDirOpt = None,
     embedding_backend: EmbeddingBackendOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON form (see README).")] = False,
@@ -138,7 +236,7 @@ def ask_command(
     except (QAError, ValueError) as err:
         fail(str(err))
     if as_json:
-        json.dump(result_to_json(result), sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(result.to_dict(), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
         return
     if result.no_answer:
@@ -154,65 +252,6 @@ def ask_command(
         console.print("   " + highlight(a.passage.text, a.span_in_passage.start, a.span_in_passage.end))
 
 
-def result_to_json(result: Any) -> dict[str, Any]:
-    """The `--json` form; the HTTP API returns the same shape."""
-    return {
-        "question": result.question,
-        "no_answer": result.no_answer,
-        "answers": [
-            {
-                "text": a.text,
-                "score": round(a.score, 6),
-                "doc_id": a.doc_id,
-                "start": a.start,
-                "end": a.end,
-                "passage": {
-                    "chunk_id": a.passage.chunk_id,
-                    "text": a.passage.text,
-                    "start": a.passage.start,
-                    "end": a.passage.end,
-                },
-                "span_in_passage": {"start": a.span_in_passage.start, "end": a.span_in_passage.end},
-                "answer_type": a.answer_type,
-            }
-            for a in result.answers
-        ],
-        "passages": [
-            {
-                "chunk_id": p.chunk.id,
-                "doc_id": p.chunk.doc_id,
-                "start": p.chunk.start,
-                "end": p.chunk.end,
-                "text": p.chunk.text,
-                "score": round(p.score, 6),
-                "rank": p.rank,
-            }
-            for p in result.passages
-        ],
-        "took_ms": round(result.timings_ms.get("total", 0.0), 3),
-    }
-
-
-def _register_plugins() -> None:
-    """Commands owned by other packages; each module's `register(app)` must import nothing heavy."""
-    import importlib
-
-    for module in ("service.cli", "eval.cli", "eval.calibrate_cli", "qa.training_cli", "eval.bench_cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as err:
-            if err.name == module:
-                continue
-            raise
-        mod.register(app)
-
-
-_register_plugins()
-
-
-def main() -> None:
-    app()
-
-
-if __name__ == "__main__":
-    main()
+def register(app: typer.Typer) -> None:
+    app.command("index")(index_command)
+    app.command("ask")(ask_command)

@@ -1,4 +1,4 @@
-"""`qa train-reader`, `qa eval-reader` and `qa export-reader`: registered by `qa.cli`; imports stay light here."""
+"""`qa train-reader`, `qa eval-reader` and `qa export-reader`: registered by `cli` (the `qa` program); imports stay light here."""
 
 from __future__ import annotations
 
@@ -79,8 +79,8 @@ def register(app: typer.Typer) -> None:
         from qa.settings import offline_by_default
 
         offline_by_default()
-        from index.errors import QAError
-        from qa.training import TrainConfig, run_training
+        from common.errors import QAError
+        from qa.training.trainer import TrainConfig, run_training
 
         try:
             config = TrainConfig(
@@ -133,10 +133,10 @@ def register(app: typer.Typer) -> None:
         offline_by_default()
         import torch
 
-        from index.errors import QAError
+        from common.errors import QAError
         from qa.readers.transformers_reader import TransformersReader
-        from qa.training import dev_subset, evaluate_reader
-        from qa.training_data import load_squad
+        from qa.training.data import load_squad
+        from qa.training.trainer import dev_subset, evaluate_reader
 
         if threads:
             torch.set_num_threads(threads)
@@ -166,8 +166,8 @@ def register(app: typer.Typer) -> None:
         from qa.settings import offline_by_default
 
         offline_by_default()
-        from index.errors import QAError
-        from qa.training import export_compact
+        from common.errors import QAError
+        from qa.training.trainer import export_compact
 
         try:
             out = export_compact(source, target, half=not fp32)

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from index.errors import ModelLoadError
+from common.errors import ModelLoadError
 
 
 def user_onnx_cache() -> Path:
@@ -273,7 +273,7 @@ def export_model(
     t0 = time.perf_counter()
     from sentence_transformers import SentenceTransformer
 
-    from index.embedder import weights_fingerprint
+    from runtimes.models import weights_fingerprint
 
     try:
         st_model = SentenceTransformer(str(model_path), device="cpu", local_files_only=True)

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qa.abbreviations import abbreviation_map, expand_query, find_abbreviations
+from index.abbreviations import abbreviation_map, expand_query, find_abbreviations
 
 
 def test_long_forms_with_exact_offsets() -> None:

@@ -1,0 +1,35 @@
+"""The model card is generated from the shipped folder's training.json: a model trained in two runs shows both
+commands, the second continuing from the first's output."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+from qa.settings import PACKAGE_DIR
+from qa.training.model_card import render, training_stages
+
+SHIPPED = PACKAGE_DIR / "data" / "reader"
+
+
+def shipped_training() -> dict:
+    return json.loads((SHIPPED / "training.json").read_text(encoding="utf-8"))
+
+
+def test_the_shipped_card_is_the_one_its_files_generate() -> None:
+    calibration = json.loads((SHIPPED / "calibration.json").read_text(encoding="utf-8"))
+    assert (SHIPPED / "MODEL_CARD.md").read_text(encoding="utf-8") == render(shipped_training(), calibration)
+
+
+def test_a_continued_run_lists_every_stage_with_its_command() -> None:
+    first = shipped_training()
+    first.pop("base_training", None)
+    second = copy.deepcopy(first)
+    second["base_model"], second["base_training"] = "qa/data/reader", first
+    second["hyperparameters"]["seed"] = 14
+    assert training_stages(second) == [first, second]
+    card = render(second, None)
+    assert "Trained in 2 runs" in card
+    assert "--output var/reader-stage1" in card  # the first run's command ...
+    assert "--base-model var/reader-stage1" in card  # ... and the second, continuing from its output
+    assert card.count("qa train-reader") == 2
