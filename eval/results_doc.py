@@ -114,14 +114,21 @@ def retrieval_table(retrieval: list[dict[str, Any]] | None) -> list[str]:
 def training_line(training: dict[str, Any] | None) -> str:
     if not training:
         return ""
+    from qa.training.model_card import training_stages
+
+    stages = training_stages(training)
     speed = training.get("speed", {})
     data = ", ".join(f"{Path(t['path']).name} ({t['questions']:,} q)" for t in training["data"]["train"])
-    steps = training["steps"]
+    # The weights are the dev-best step of the last run, on top of every earlier run's steps.
+    kept = sum(s["steps"]["done"] for s in stages[:-1]) + training.get("best_step", training["steps"]["done"])
+    runs = " + ".join(f"{s['steps']['done']:,}" for s in stages)
+    hours = sum(s["wall_time_s"] for s in stages) / 3600
+    per_epoch = training["steps"]["per_epoch"]
     return (
-        f"Trained reader: all-MiniLM-L6-v2 + QA head, {data}, {steps['done']} steps of "
-        f"{training['hyperparameters']['batch_size']} windows ({steps['done'] / steps['per_epoch']:.2f} epochs), "
-        f"{training['wall_time_s'] / 3600:.1f} h on {training['device']} ({training['threads']} threads, "
-        f"{speed.get('windows_per_s', '?')} windows/s)."
+        f"Trained reader: all-MiniLM-L6-v2 + QA head, {data}, batches of "
+        f"{training['hyperparameters']['batch_size']} windows; {len(stages)} run(s) of {runs} steps, the shipped "
+        f"weights at step {kept:,} ({kept / per_epoch:.2f} epochs, dev-best), {hours:.1f} h on "
+        f"{training['device']} ({training['threads']} threads, last run {speed.get('windows_per_s', '?')} windows/s)."
     )
 
 

@@ -128,6 +128,19 @@ def test_a_failing_or_slow_shard_gives_a_flagged_partial_answer(ray_cluster, dem
     assert all(owner.shard_of(p.chunk.doc_id) == 0 for p in result.passages)  # only shard 0 answered
 
 
+def wait_until_ready(index, limit_s: float = 120.0) -> dict[int, bool]:
+    """Shard actors load their shard when they start: on a loaded machine that can take longer than one ping's
+    deadline, so poll (bounded) until every one answers, as a service's readiness probe would."""
+    import time
+
+    deadline = time.monotonic() + limit_s
+    status = index.shard_status()
+    while not all(status.values()) and time.monotonic() < deadline:
+        time.sleep(1.0)
+        status = index.shard_status()
+    return status
+
+
 def test_a_dead_ray_shard_actor_is_named_and_ready_reports_it(ray_cluster, demo_inputs, embedder, tmp_path):
     index_dir = tmp_path / "idx"
     _publish(index_dir, demo_inputs)
@@ -135,7 +148,7 @@ def test_a_dead_ray_shard_actor_is_named_and_ready_reports_it(ray_cluster, demo_
     local = pipe.run(QUESTION).to_dict()
     index = load_sharded_index(index_dir, backend="ray", timeout_s=5.0)
     try:
-        assert index.shard_status() == {0: True, 1: True, 2: True}
+        assert wait_until_ready(index) == {0: True, 1: True, 2: True}
         pipe.swap_index(index)
         via_ray = pipe.run(QUESTION).to_dict()
         for r in (local, via_ray):
