@@ -196,7 +196,9 @@ class QAResult:
             "passages": [passage_to_dict(p) for p in self.passages],
             "took_ms": round(self.timings_ms.get("total", 0.0), 3),
             "index_fingerprint": self.index_fingerprint,
-        } | ({"partial": True, "missing_shards": list(self.missing_shards)} if self.missing_shards else {})
+            "partial": bool(self.missing_shards),
+            "missing_shards": list(self.missing_shards),
+        }
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, Any]) -> QAResult:

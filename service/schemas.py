@@ -109,8 +109,10 @@ class AskResponse(BaseModel):
     index_fingerprint: str = Field(
         description="The index this answer came from (as /ready's `fingerprint`); it changes after a reload."
     )
-    partial: bool | None = Field(None, description="True when shards of a sharded index did not answer in time.")
-    missing_shards: list[int] | None = Field(None, description="With `partial`: the shards the answer went without.")
+    partial: bool = Field(False, description="True when shards of a sharded index did not answer in time.")
+    missing_shards: list[int] = Field(
+        default_factory=list, description="With `partial`: the shards the answer went without (else empty)."
+    )
 
 
 class BatchAskResponse(BaseModel):

@@ -28,7 +28,16 @@ def test_ask_json_is_stable_and_cites_exact_offsets(demo_pipeline, monkeypatch: 
     result = runner.invoke(app, ["ask", "What was the median overall survival with STRIDE?", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
-    assert set(payload) == {"question", "no_answer", "answers", "passages", "took_ms", "index_fingerprint"}
+    assert set(payload) == {
+        "question",
+        "no_answer",
+        "answers",
+        "passages",
+        "took_ms",
+        "index_fingerprint",
+        "partial",
+        "missing_shards",
+    }
     assert payload["index_fingerprint"] == demo_pipeline.index.manifest.fingerprint
     best = payload["answers"][0]
     assert best["text"] == "16.43 months" and best["doc_id"] == "abs-02"
