@@ -405,11 +405,16 @@ def _prune(index_dir: Path, keep: str) -> None:
         stale.unlink(missing_ok=True)
 
 
-def read_manifest(index_dir: Path) -> tuple[Path, Manifest]:
+def read_current_manifest_bytes(index_dir: Path, build_hint: str = "") -> tuple[Path, Path, bytes]:
+    """(version folder, manifest path, manifest bytes) of the version CURRENT names, the bytes checked against
+    the digest CURRENT records: what every index layout (single node, sharded) parses its manifest from.
+    `build_hint` is added to the build command in the not-found message (e.g. " --shards N")."""
     index_dir = Path(index_dir)
     pointer = read_pointer(index_dir)
     if pointer is None:
-        raise IndexNotFoundError(f"no index at {index_dir}; build one with `qa index --index-dir {index_dir}`")
+        raise IndexNotFoundError(
+            f"no index at {index_dir}; build one with `qa index --index-dir {index_dir}{build_hint}`"
+        )
     version = index_dir / VERSIONS_DIR / pointer.name
     if not version.is_dir():
         raise IndexCorruptError(
@@ -425,6 +430,11 @@ def read_manifest(index_dir: Path) -> tuple[Path, Manifest]:
             f"{path}: contents differ from the digest recorded in {index_dir / CURRENT_NAME} (one of the two is "
             f"truncated or altered); rebuild with `qa index --index-dir {index_dir}`"
         )
+    return version, path, raw
+
+
+def read_manifest(index_dir: Path) -> tuple[Path, Manifest]:
+    version, path, raw = read_current_manifest_bytes(index_dir)
     try:
         manifest = Manifest.model_validate_json(raw)
     except Exception as err:

@@ -167,13 +167,12 @@ def request_split(pipeline: Any, questions: Sequence[str], repeats: int) -> dict
 
     from index.dense import search_dense
     from index.retriever import RetrievalMode
-    from qa.pipeline import QAResult
+    from qa.answers import QAResult
     from service.schemas import AskResponse
 
     settings = pipeline.settings
     mode = RetrievalMode(settings.retriever)
     fingerprint = pipeline.index.manifest.fingerprint
-    needs_fingerprint = "index_fingerprint" in AskResponse.model_fields
     stages: dict[str, list[float]] = {k: [] for k in ("embed", "search", "faiss", "bm25", "read", "serialise", "total")}
     for _ in range(repeats):
         for q in questions:
@@ -184,11 +183,8 @@ def request_split(pipeline: Any, questions: Sequence[str], repeats: int) -> dict
             t2 = time.perf_counter()
             answers = pipeline.read(q, passages)
             t3 = time.perf_counter()
-            result = QAResult(question=q, answers=answers, passages=passages, no_answer=not answers)
-            payload = result.to_dict()  # what POST /ask does with a result
-            if needs_fingerprint:
-                payload["index_fingerprint"] = fingerprint
-            AskResponse.model_validate(payload).model_dump_json()
+            result = QAResult(q, answers, passages, not answers, index_fingerprint=fingerprint)
+            AskResponse.model_validate(result.to_dict()).model_dump_json()  # what POST /ask does with a result
             t4 = time.perf_counter()
             f0 = time.perf_counter()
             search_dense(pipeline.index.dense, np.asarray(vec).reshape(1, -1), settings.fusion_candidates)

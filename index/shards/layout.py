@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from index.dense import DenseIndexType, DenseSpec, load_dense_index, save_dense_index
 from index.documents import Chunk, Document
-from index.errors import IndexCorruptError, IndexMismatchError, IndexNotFoundError
+from index.errors import IndexCorruptError, IndexMismatchError
 from index.lexical import LexicalIndex
 from index.manifest import MANIFEST_NAME, CorpusInfo, FileInfo, ModelInfo, file_digest
 from index.shards.lexical import STATS_NAME, CollectionStats, build_global_lexical
@@ -48,6 +48,7 @@ from index.store import (
     _write_lines,
     check_documents,
     embedding_text,
+    read_current_manifest_bytes,
     read_pointer,
 )
 
@@ -219,19 +220,7 @@ def now_utc() -> str:
 
 def read_sharded_manifest(index_dir: Path) -> tuple[Path, ShardedManifest]:
     """The current version folder and its sharded manifest, checked against CURRENT's digest."""
-    index_dir = Path(index_dir)
-    pointer = read_pointer(index_dir)
-    if pointer is None:
-        raise IndexNotFoundError(
-            f"no index at {index_dir}; build one with `qa index --index-dir {index_dir} --shards N`"
-        )
-    version = index_dir / VERSIONS_DIR / pointer.name
-    path = version / MANIFEST_NAME
-    if not path.is_file():
-        raise IndexCorruptError(f"{path}: missing; rebuild with `qa index --index-dir {index_dir}`")
-    raw = path.read_bytes()
-    if pointer.manifest_sha256 is not None and hashlib.sha256(raw).hexdigest() != pointer.manifest_sha256:
-        raise IndexCorruptError(f"{path}: contents differ from the digest recorded in CURRENT; rebuild with `qa index`")
+    version, path, raw = read_current_manifest_bytes(index_dir, build_hint=" --shards N")
     try:
         manifest = ShardedManifest.model_validate_json(raw)
     except Exception as err:

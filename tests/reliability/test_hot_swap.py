@@ -70,7 +70,8 @@ def versions(copy_demo_index: Callable[[str], Path], demo_pipeline: QAPipeline, 
 def answer(pipeline: QAPipeline, snapshot: IndexSnapshot, question: str) -> dict[str, Any]:
     out = pipeline.run(question, snapshot=snapshot).to_dict()
     out.pop("took_ms")
-    return {**out, "index_fingerprint": snapshot.fingerprint}
+    assert out["index_fingerprint"] == snapshot.fingerprint  # the result names the snapshot that answered it
+    return out
 
 
 def test_the_two_versions_answer_differently(versions: TwoVersions, make_pipeline: Callable[..., QAPipeline]) -> None:
