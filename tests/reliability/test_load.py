@@ -1,8 +1,9 @@
 """Sustained load against a real `qa serve` process on loopback (short CI variant of scripts/load_test.py).
 
-4 clients for 8 s after a 4 s warm-up, the index changed under load every 2.5 s: no failed request, no answer
-inconsistent with the others from the same index, and the server's resident memory within 5% of where it was
-after the warm-up. The full run (16 clients x 60 s) is `scripts/load_test.py`'s default; see docs/reliability.md.
+4 clients for 10 s after a warm-up (4 s, every question of the mix answered once, and two add-and-remove
+index cycles), the index changed under load every 2 s: no failed request, no answer inconsistent with the others
+from the same index, and the server's resident memory within 5% of where it was after the warm-up. The full run
+(16 clients x 60 s) is `scripts/load_test.py`'s default; see docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -34,11 +35,11 @@ def test_short_load_with_swaps_fails_nothing_and_keeps_memory_steady(
         "--clients",
         "4",
         "--seconds",
-        "8",
+        "10",
         "--warmup",
         "4",
         "--swap-every",
-        "2.5",
+        "2",
         "--start-timeout",
         "240",
         "--json",
@@ -55,6 +56,8 @@ def test_short_load_with_swaps_fails_nothing_and_keeps_memory_steady(
     assert summary["swaps"] >= 2 and summary["swap_failures"] == []
     assert len(summary["index_fingerprints_seen"]) == 2, "answers came from both indexes"
     assert summary["inconsistent_answers"] == {}
-    # 5% of a ~550 MB process is ~27 MB: far above allocator noise, far below a leak of an index per swap.
+    # 5% of the ~850 MB process is ~40 MB: above the settling left once the warm-up has answered every question
+    # and swapped four times (a fixed 4 s warm-up without swaps counted first-time reader shapes and arena spread
+    # as growth: 5.1% in CI), below one leaked copy of the reader (~90 MB in fp32) per swap.
     assert summary["rss_mb"]["growth_pct"] < 5, summary["rss_mb"]
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
