@@ -33,24 +33,34 @@ class FileInfo(BaseModel):
     size: int
 
 
-class Manifest(BaseModel):
+class IndexRecord(BaseModel):
+    """What every manifest, single-node or sharded, records about what its index answers from."""
+
     model_config = ConfigDict(protected_namespaces=())
-    format_version: int = FORMAT_VERSION
     created_at: str
     model: ModelInfo
     chunking: dict[str, Any]
     dense: dict[str, Any]
     lexical: dict[str, Any]
     corpus: CorpusInfo
+
+    def identity(self) -> list[Any]:
+        """Model, chunking, index kinds and corpus content: what makes two indexes answer alike."""
+        return [self.model.fingerprint, self.chunking, self.dense, self.lexical, self.corpus.fingerprint]
+
+    @staticmethod
+    def digest(identity: list[Any]) -> str:
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class Manifest(IndexRecord):
+    format_version: int = FORMAT_VERSION
     files: dict[str, FileInfo]
 
     @property
     def fingerprint(self) -> str:
         """Identity of what the index answers from: model, chunking, index kinds and corpus content."""
-        payload = json.dumps(
-            [self.model.fingerprint, self.chunking, self.dense, self.lexical, self.corpus.fingerprint], sort_keys=True
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return self.digest(self.identity())
 
 
 def file_digest(path: Path) -> FileInfo:

@@ -377,7 +377,8 @@ def measure_corpus(index_dir: Path, n_chunks: int = 1000) -> tuple[dict[str, Any
         "chunks_per_s": round(len(texts) / secs, 1),
         "tokens_per_s": round(tokens / secs, 1),
         "backend": emb.backend.value,
-        "node": f"{os.cpu_count()} CPUs ({platform.machine()}), shared with other work",
+        "node": f"{os.cpu_count()} CPUs ({platform.machine()})",
+        "load_before": round(os.getloadavg()[0], 2),
     }
     bm25_dir = index.path / "bm25"
     size = sum(p.stat().st_size for p in bm25_dir.rglob("*") if p.is_file())
@@ -430,12 +431,14 @@ def build_rate(time_log: Path, index_dir: Path) -> dict[str, Any]:
         raise ValueError(f"{time_log}: no /usr/bin/time -v elapsed line")
     secs = int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
     chunks = read_manifest(Path(index_dir))[1].corpus.n_chunks
+    cpu = re.search(r"Percent of CPU this job got: (\d+)%", time_log.read_text())
     return {
         "chunks": chunks,
         "seconds": round(secs, 1),
         "chunks_per_s": round(chunks / secs, 1),
         "what": f"whole `qa index` run of {index_dir} ({time_log})",
-        "node": f"{os.cpu_count()} CPUs, shared with other work",
+        "node": f"{os.cpu_count()} CPUs",
+        "cpu_percent": int(cpu.group(1)) if cpu else None,
     }
 
 

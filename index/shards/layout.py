@@ -14,7 +14,6 @@ as a single-node build: a build killed at any point leaves the previous index se
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,13 +26,13 @@ from typing import Any, Literal
 
 import faiss
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from index.dense import DenseIndexType, DenseSpec, load_dense_index, save_dense_index
 from index.documents import Chunk, Document
 from index.errors import IndexCorruptError, IndexMismatchError
 from index.lexical import LexicalIndex
-from index.manifest import MANIFEST_NAME, CorpusInfo, FileInfo, ModelInfo, file_digest
+from index.manifest import MANIFEST_NAME, FileInfo, IndexRecord, file_digest
 from index.shards.lexical import STATS_NAME, CollectionStats, build_global_lexical
 from index.shards.partition import PartitionMap
 from index.store import (
@@ -80,16 +79,9 @@ class AppliedUpdate(BaseModel):
     applied_at: str
 
 
-class ShardedManifest(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
+class ShardedManifest(IndexRecord):
     layout: Literal["sharded"] = "sharded"
     format_version: int = SHARDED_FORMAT_VERSION
-    created_at: str
-    model: ModelInfo
-    chunking: dict[str, Any]
-    dense: dict[str, Any]
-    lexical: dict[str, Any]
-    corpus: CorpusInfo
     partitions: dict[str, Any]
     shared: dict[str, FileInfo]
     shards: list[ShardInfo]
@@ -99,18 +91,7 @@ class ShardedManifest(BaseModel):
     @property
     def fingerprint(self) -> str:
         """As a single-node manifest's (model, chunking, index kinds, corpus), plus the shard count."""
-        payload = json.dumps(
-            [
-                self.model.fingerprint,
-                self.chunking,
-                self.dense,
-                self.lexical,
-                self.corpus.fingerprint,
-                len(self.shards),
-            ],
-            sort_keys=True,
-        )
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return self.digest([*self.identity(), len(self.shards)])
 
     @property
     def partition_map(self) -> PartitionMap:
