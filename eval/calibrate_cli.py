@@ -110,6 +110,7 @@ def calibrate_command(
         fail(str(err))
     rows = sweep(collected, _floats(weights, "--weights"), _floats(thresholds, "--thresholds"), mixes)
     alone = best([r for r in rows if r["heuristic_weight"] is None])
+    mixed = [r for r in rows if r["heuristic_weight"] is not None]
     chosen = best(rows)
 
     def curve(row: dict) -> list[dict]:
@@ -127,6 +128,8 @@ def calibrate_command(
         "read_ms_per_question": timing,
         "best": chosen,
         "best_reader_alone": alone,
+        # The best mix with the heuristic reader, reported even when the reader alone wins (the README shows both).
+        "best_combined": best(mixed) if mixed else None,
         "curve": curve(chosen),
         "curve_reader_alone": curve(alone),
         "rows": rows,

@@ -60,8 +60,9 @@ def readers(heuristic: dict[str, Any] | None, trained: dict[str, Any] | None) ->
         )
     if trained:
         out.append(("trained (default)", trained["best_reader_alone"]))
-        if trained["best"].get("heuristic_weight") is not None:
-            out.append(("combined", trained["best"]))
+        mix = trained.get("best_combined") or (trained["best"] if trained["best"].get("heuristic_weight") else None)
+        if mix:
+            out.append((f"combined (heuristic share {mix['heuristic_weight']})", mix))
     return out
 
 
@@ -175,8 +176,31 @@ def latency_line(latency: dict[str, Any] | None, peers: dict[str, Any] | None) -
                 f"(`{peers['command']}`, before calibration: ours abstained on {agree['ours_abstained']})."
             )
     if latency:
-        parts.append(latency["summary"])
+        parts.append(ask_latency_line(latency))
     return " ".join(parts)
+
+
+def ask_latency_line(latency: dict[str, Any]) -> str:
+    """`/ask` end to end with the shipped defaults (the default embedding backend, the default reader), from
+    `qa bench latency`'s JSON: one client's p50/p95, several clients' requests/s, and the reader's share."""
+    from qa.settings import Settings
+
+    backend = Settings.model_fields["embedding_backend"].default.value
+    row = latency["backends"].get(backend)
+    if row is None:
+        return ""
+    seq, conc = row["sequential"], row.get("concurrent") or {}
+    machine = latency["machine"]
+    clients = (
+        f", {conc['throughput_rps']} requests/s with {conc['clients']} clients" if conc.get("throughput_rps") else ""
+    )
+    return (
+        f"`/ask` on loopback, default configuration ({backend} embedder, trained reader, built-in corpus, "
+        f"{machine['cpus']} CPUs, load {machine['load_before'][0]}-{machine['load_after'][0]}): p50 "
+        f"{seq['latency_ms']['p50']:.0f} ms / p95 {seq['latency_ms']['p95']:.0f} ms for one client{clients}; "
+        f"reading is {seq['server_timing_ms']['read']:.0f} ms of the server's {seq['server_timing_ms']['total']:.0f} "
+        f"(`{latency['command']}`)."
+    )
 
 
 def readme_block() -> str:

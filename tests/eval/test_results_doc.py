@@ -14,3 +14,45 @@ def test_the_readme_block_shows_each_reader_and_the_mean(tmp_path) -> None:
     assert block.startswith(results_doc.BEGIN) and block.endswith(results_doc.END)
     for label in ("heuristic", "trained (default)", "mean over the dev sets"):
         assert label in block
+
+
+def _row(hw: float | None, mean_f1: float) -> dict:
+    return {
+        "heuristic_weight": hw,
+        "retrieval_weight": 0.3,
+        "threshold": 0.5,
+        "mean_f1": mean_f1,
+        "sets": {"seed_dev.jsonl:retrieved": {"f1": mean_f1}},
+    }
+
+
+def test_the_combination_gets_its_column_even_when_the_reader_alone_is_chosen() -> None:
+    heuristic = {"best": _row(None, 0.5)}
+    trained = {"best": _row(None, 0.6), "best_reader_alone": _row(None, 0.6), "best_combined": _row(0.2, 0.58)}
+    labels = [label for label, _ in results_doc.readers(heuristic, trained)]
+    assert labels == ["heuristic", "trained (default)", "combined (heuristic share 0.2)"]
+    table = "\n".join(results_doc.main_table(heuristic, trained))
+    assert "| 0.500 | 0.600 | 0.580 |" in table
+    # An older summary without best_combined: the combination shows only where it was the chosen setting.
+    assert len(results_doc.readers(heuristic, {"best": _row(None, 0.6), "best_reader_alone": _row(None, 0.6)})) == 2
+
+
+def test_ask_latency_line_reads_the_default_backend_from_the_benchmark_json() -> None:
+    def backend(p50: float) -> dict:
+        return {
+            "sequential": {
+                "latency_ms": {"p50": p50, "p95": p50 * 2},
+                "server_timing_ms": {"read": 9.0, "total": 10.0},
+            },
+            "concurrent": {"clients": 8, "throughput_rps": 3.5},
+        }
+
+    latency = {
+        "command": "qa bench latency",
+        "machine": {"cpus": 2, "load_before": [0.5], "load_after": [1.5]},
+        "backends": {"torch": backend(999.0), "onnx-int8": backend(12.0)},
+    }
+    line = results_doc.ask_latency_line(latency)
+    assert "p50 12 ms / p95 24 ms" in line and "onnx-int8" in line and "3.5 requests/s with 8 clients" in line
+    assert "999" not in line
+    assert results_doc.ask_latency_line({**latency, "backends": {"torch": backend(5.0)}}) == ""
