@@ -19,6 +19,7 @@ from qa.readers.base import ReaderKind
 DEFAULT_WEIGHTS = "0,0.1,0.2,0.3,0.5"
 DEFAULT_THRESHOLDS = ",".join(f"{t / 100:.2f}" for t in range(0, 100, 5))
 DEFAULT_HEURISTIC_WEIGHTS = "0.1,0.2,0.3,0.5,0.7"
+DEFAULT_COVERAGE_EXPONENTS = "0,0.5,1,2,3"
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -51,6 +52,13 @@ def calibrate_command(
             help="With --reader combined: heuristic shares to try (the trained reader alone is always tried).",
         ),
     ] = DEFAULT_HEURISTIC_WEIGHTS,
+    coverage_exponents: Annotated[
+        str,
+        typer.Option(
+            "--coverage-exponents",
+            help="Exponents of question coverage to try (qa/coverage.py; 0 is off and always tried).",
+        ),
+    ] = DEFAULT_COVERAGE_EXPONENTS,
     embedding_backend: Annotated[EmbedderBackend | None, typer.Option("--embedding-backend")] = None,
     cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("var/eval-cache"),
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -108,15 +116,18 @@ def calibrate_command(
             timing[name] = round((time.perf_counter() - t0) * 1000 / max(1, len(runner.examples)), 1)
     except (QAError, ValueError) as err:
         fail(str(err))
-    rows = sweep(collected, _floats(weights, "--weights"), _floats(thresholds, "--thresholds"), mixes)
+    exponents = sorted({0.0, *_floats(coverage_exponents, "--coverage-exponents")})
+    if any(e < 0 for e in exponents):
+        fail("--coverage-exponents must be >= 0")
+    rows = sweep(collected, _floats(weights, "--weights"), _floats(thresholds, "--thresholds"), mixes, exponents)
     alone = best([r for r in rows if r["heuristic_weight"] is None])
     mixed = [r for r in rows if r["heuristic_weight"] is not None]
     chosen = best(rows)
 
     def curve(row: dict) -> list[dict]:
         """Every threshold at the row's weights: how answering trades against abstaining."""
-        keep = (row["heuristic_weight"], row["retrieval_weight"])
-        return [r for r in rows if (r["heuristic_weight"], r["retrieval_weight"]) == keep]
+        keep = (row["heuristic_weight"], row["coverage_exponent"], row["retrieval_weight"])
+        return [r for r in rows if (r["heuristic_weight"], r["coverage_exponent"], r["retrieval_weight"]) == keep]
 
     report = {
         "reader": reader.value,
@@ -142,7 +153,8 @@ def calibrate_command(
         summary.write_text(json.dumps(brief, indent=1) + "\n", encoding="utf-8")
     for label, row in (("reader alone", alone), ("best", chosen)):
         typer.echo(
-            f"{label}: heuristic weight {row['heuristic_weight']} retrieval weight {row['retrieval_weight']} "
+            f"{label}: heuristic weight {row['heuristic_weight']} coverage exponent {row['coverage_exponent']} "
+            f"retrieval weight {row['retrieval_weight']} "
             f"threshold {row['threshold']} mean F1 {row['mean_f1']}"
         )
         for name, s in row["sets"].items():
@@ -157,6 +169,7 @@ def calibrate_command(
         calibration = {
             "min_answer_score": alone["threshold"],
             "retrieval_weight": alone["retrieval_weight"],
+            "coverage_exponent": alone["coverage_exponent"],
             "top_k": settings.top_k,
             "expand_documents": settings.expand_documents,
             "chosen_by": "best mean F1 over the dev sets (SQuAD 2.0 scoring), qa calibrate",
@@ -168,6 +181,7 @@ def calibrate_command(
                 "heuristic_weight": chosen["heuristic_weight"],
                 "min_answer_score": chosen["threshold"],
                 "retrieval_weight": chosen["retrieval_weight"],
+                "coverage_exponent": chosen["coverage_exponent"],
                 "mean_f1": chosen["mean_f1"],
                 "sets": chosen["sets"],
             }

@@ -19,7 +19,7 @@ one scores its EM/F1, 0 when it abstains.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -27,6 +27,7 @@ from eval.datasets import Example
 from eval.runner import EvalRunner
 from index.retriever import RetrievedPassage
 from qa.answers import Answer
+from qa.coverage import document_coverage, weigh_by_coverage
 from qa.metrics import exact_match, f1_score
 from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
 from qa.readers.base import ReaderKind
@@ -52,12 +53,15 @@ class QuestionCandidates:
     doc_ranks: dict[str, int]
     heuristic: list[Answer] | None = None  # the heuristic reader's candidates on the same passages
     n_candidates: int = 12
+    doc_coverage: dict[str, float] = field(default_factory=dict)  # the question's coverage by each candidate's document
 
-    def candidates_at(self, heuristic_weight: float | None) -> list[Answer]:
-        """The reader's candidates, or the combined reader's at this heuristic weight (`CombinedReader.run`)."""
-        if heuristic_weight is None or self.heuristic is None:
-            return self.candidates
-        return combine_candidates(self.candidates, self.heuristic, heuristic_weight, self.n_candidates)
+    def candidates_at(self, heuristic_weight: float | None, coverage_exponent: float = 0.0) -> list[Answer]:
+        """The reader's candidates, or the combined reader's at this heuristic weight (`CombinedReader.run`),
+        weighed by question coverage as `QAPipeline.read` weighs them."""
+        candidates = self.candidates
+        if heuristic_weight is not None and self.heuristic is not None:
+            candidates = combine_candidates(self.candidates, self.heuristic, heuristic_weight, self.n_candidates)
+        return weigh_by_coverage(candidates, self.doc_coverage, coverage_exponent)
 
     @property
     def answerable(self) -> bool:
@@ -110,27 +114,37 @@ def collect(
             else None
         )
         ranks = document_ranks([p.chunk.doc_id for p in passages])
-        out.append(QuestionCandidates(ex.id, golds, candidates, ranks, heuristic, n_candidates))
+        doc_ids = [a.doc_id for a in (*candidates, *(heuristic or ()))]
+        coverage = document_coverage(ex.question, doc_ids, documents, pipeline.index.lexical)
+        out.append(QuestionCandidates(ex.id, golds, candidates, ranks, heuristic, n_candidates, coverage))
     return out
 
 
 def decide(
-    question: QuestionCandidates, weight: float, threshold: float, heuristic_weight: float | None = None
+    question: QuestionCandidates,
+    weight: float,
+    threshold: float,
+    heuristic_weight: float | None = None,
+    coverage_exponent: float = 0.0,
 ) -> Answer | None:
     """The pipeline's final step for one question: the top answer, or None (abstain)."""
-    candidates = question.candidates_at(heuristic_weight)
+    candidates = question.candidates_at(heuristic_weight, coverage_exponent)
     ranked = rank_answers(combine_with_retrieval(candidates, question.doc_ranks, weight), 1, threshold)
     return ranked[0] if ranked else None
 
 
 def score(
-    questions: Iterable[QuestionCandidates], weight: float, threshold: float, heuristic_weight: float | None = None
+    questions: Iterable[QuestionCandidates],
+    weight: float,
+    threshold: float,
+    heuristic_weight: float | None = None,
+    coverage_exponent: float = 0.0,
 ) -> dict[str, Any]:
     """SQuAD 2.0-style EM/F1 over all questions, split by answerable or not, and abstention precision/recall."""
     em = f1 = has_em = has_f1 = 0.0
     n = n_has = n_no = abstained = abstained_right = wrong_on_unanswerable = 0
     for q in questions:
-        top = decide(q, weight, threshold, heuristic_weight)
+        top = decide(q, weight, threshold, heuristic_weight, coverage_exponent)
         n += 1
         if q.answerable:
             n_has += 1
@@ -164,29 +178,39 @@ def sweep(
     weights: Sequence[float],
     thresholds: Sequence[float],
     heuristic_weights: Sequence[float | None] = (None,),
+    coverage_exponents: Sequence[float] = (0.0,),
 ) -> list[dict[str, Any]]:
-    """Every (heuristic weight, retrieval weight, threshold): each set's scores and their mean F1 (every set
-    counts the same). A heuristic weight of None is the reader alone."""
+    """Every (heuristic weight, coverage exponent, retrieval weight, threshold): each set's scores and their mean
+    F1 (every set counts the same). A heuristic weight of None is the reader alone; an exponent of 0, no coverage."""
     rows = []
     for hw in heuristic_weights:
-        for w in weights:
-            for t in thresholds:
-                per_set = {name: score(qs, w, t, hw) for name, qs in sets.items()}
-                f1s = [s["f1"] for s in per_set.values() if s["f1"] is not None]
-                rows.append(
-                    {
-                        "heuristic_weight": hw,
-                        "retrieval_weight": w,
-                        "threshold": t,
-                        "mean_f1": round(sum(f1s) / len(f1s), 4),
-                        "sets": per_set,
-                    }
-                )
+        for ce in coverage_exponents:
+            for w in weights:
+                for t in thresholds:
+                    per_set = {name: score(qs, w, t, hw, ce) for name, qs in sets.items()}
+                    f1s = [s["f1"] for s in per_set.values() if s["f1"] is not None]
+                    rows.append(
+                        {
+                            "heuristic_weight": hw,
+                            "coverage_exponent": ce,
+                            "retrieval_weight": w,
+                            "threshold": t,
+                            "mean_f1": round(sum(f1s) / len(f1s), 4),
+                            "sets": per_set,
+                        }
+                    )
     return rows
 
 
 def best(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Highest mean F1; ties go to the lower weights, then the higher threshold (abstain when unsure)."""
+    """Highest mean F1; ties go to the lower weights and exponent, then the higher threshold (abstain when unsure)."""
     return max(
-        rows, key=lambda r: (r["mean_f1"], -(r["heuristic_weight"] or 0.0), -r["retrieval_weight"], r["threshold"])
+        rows,
+        key=lambda r: (
+            r["mean_f1"],
+            -(r["heuristic_weight"] or 0.0),
+            -r.get("coverage_exponent", 0.0),
+            -r["retrieval_weight"],
+            r["threshold"],
+        ),
     )

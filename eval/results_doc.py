@@ -48,7 +48,8 @@ def _row(cells: list[Any]) -> str:
 def _setting(row: dict[str, Any]) -> str:
     hw = row.get("heuristic_weight")
     mix = f"heuristic share {hw}, " if hw is not None else ""
-    return f"{mix}threshold {row['threshold']}, retrieval weight {row['retrieval_weight']}"
+    coverage = f", coverage exponent {row['coverage_exponent']}" if "coverage_exponent" in row else ""
+    return f"{mix}threshold {row['threshold']}, retrieval weight {row['retrieval_weight']}{coverage}"
 
 
 def readers(heuristic: dict[str, Any] | None, trained: dict[str, Any] | None) -> list[tuple[str, dict[str, Any]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -64,6 +65,14 @@ class LexicalIndex:
         # Ties break on chunk order, so the same query always ranks the same way.
         top = sorted(top.tolist(), key=lambda i: (-float(scores[i]), i))
         return [(i, float(scores[i])) for i in top if scores[i] > 0]
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """How many chunks hold each term (terms as `tokenize` makes them; absent ones are left out)."""
+        if self.bm25 is None:
+            return {}
+        vocab, indptr = self.bm25.vocab_dict, self.bm25.scores["indptr"]  # one column of the score matrix a term
+        cols = {t: vocab[t] for t in terms if t in vocab and vocab[t] + 1 < len(indptr)}
+        return {t: int(indptr[c + 1] - indptr[c]) for t, c in cols.items()}
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ from index.shards.layout import is_sharded
 from index.shards.search import load_sharded_for
 from index.store import CorpusIndex, build_index, current_version, load_index, read_manifest, read_pointer
 from qa.answers import Answer, QAResult
+from qa.coverage import document_coverage, weigh_by_coverage
 from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
 from qa.readers.base import Reader, ReaderKind, build_reader, reader_entry
 from qa.settings import Settings
@@ -353,6 +354,12 @@ class QAPipeline:
         n = max_answers or self.settings.max_answers
         chosen = self.reader(reader or self.settings.reader)
         candidates = chosen.run(question, self.expand_passages(passages, snap), snap.index.documents, n * 4)
+        exponent = self.coverage_exponent(chosen)
+        if exponent > 0 and candidates:
+            coverage = document_coverage(
+                question, [a.doc_id for a in candidates], snap.index.documents, snap.index.lexical
+            )
+            candidates = weigh_by_coverage(candidates, coverage, exponent)
         ranks = document_ranks([p.chunk.doc_id for p in passages])
         candidates = combine_with_retrieval(candidates, ranks, self.retrieval_weight(chosen))
         ranked = rank_answers(candidates, n, self.min_score(chosen) if min_score is None else min_score)
@@ -372,6 +379,10 @@ class QAPipeline:
     def min_score(self, reader: Reader) -> float:
         """The abstention threshold in force for `reader`: the setting when given, else the reader's own."""
         return reader.min_score if self.settings.min_answer_score is None else self.settings.min_answer_score
+
+    def coverage_exponent(self, reader: Reader) -> float:
+        e = self.settings.coverage_exponent
+        return getattr(reader, "coverage_exponent", 0.0) if e is None else e
 
     def retrieval_weight(self, reader: Reader) -> float:
         w = self.settings.retrieval_weight

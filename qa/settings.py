@@ -117,6 +117,13 @@ class Settings(BaseSettings):
         description="Share of 1/document-rank in an answer's score (BERTserini-style); default: the value "
         "calibrated for the reader (the shipped model's calibration.json).",
     )
+    coverage_exponent: float | None = Field(
+        None,
+        ge=0,
+        le=8,
+        description="Reader scores are multiplied by the question's IDF-weighted term coverage in the answer's "
+        "document to this power (qa/coverage.py; 0: off); default: the value calibrated for the reader.",
+    )
     max_answers: int = Field(3, ge=1, le=20)
     min_answer_score: float | None = Field(
         None,

@@ -17,7 +17,7 @@ import contextvars
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
@@ -39,6 +39,7 @@ from index.shards.layout import (
     read_sharded_manifest,
     verify_files,
 )
+from index.shards.lexical import STATS_NAME, CollectionStats
 from index.store import VERSIONS_DIR
 
 log = logging.getLogger(__name__)
@@ -213,8 +214,17 @@ class ShardedLexical:
     """The `LexicalIndex.search` face, fanned out: BM25 shards score with global statistics, so merging their
     top k by (-score, global position) is the single index's top k."""
 
-    def __init__(self, fanout: _FanOut, positions: Sequence[np.ndarray]) -> None:
+    def __init__(self, fanout: _FanOut, positions: Sequence[np.ndarray], stats: CollectionStats | None = None) -> None:
         self.fanout, self.positions = fanout, positions
+        self.stats = stats or CollectionStats(sum(len(p) for p in positions), 0, {})
+
+    @property
+    def n_chunks(self) -> int:
+        return self.stats.n_chunks
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """From the collection statistics every shard scores with (the build's; no fan-out)."""
+        return {t: self.stats.df[t] for t in terms if t in self.stats.df}
 
     def search(self, query: str, k: int) -> list[tuple[int, float]]:
         if k <= 0:
@@ -253,6 +263,11 @@ class ShardedIndex:
 
     def close(self) -> None:
         self.fanout.close()
+
+
+def _collection_stats(version: Path) -> CollectionStats | None:
+    path = version / STATS_NAME
+    return CollectionStats.load(path) if path.is_file() else None
 
 
 def load_sharded_index(
@@ -305,7 +320,7 @@ def load_sharded_index(
         documents,
         chunks,
         ShardedDense(fanout, positions, len(chunks), manifest.model.dimension),
-        ShardedLexical(fanout, positions),
+        ShardedLexical(fanout, positions, _collection_stats(version)),
         fanout,
     )
 

@@ -50,12 +50,14 @@ class Reader(Protocol):
     """Readers score candidates in [0, 1]; ranking, deduplication and abstention happen in `qa.ranking`.
 
     A score means something only on its own reader's scale, so each reader carries the abstention threshold
-    and the retrieval weight calibrated for it (`min_score`, `retrieval_weight`); settings override them.
+    and the retrieval weight calibrated for it (`min_score`, `retrieval_weight`), and the exponent of question
+    coverage (`qa.coverage`; 0 is off); settings override them.
     """
 
     name: str
     min_score: float
     retrieval_weight: float
+    coverage_exponent: float
 
     def warm_up(self) -> None: ...
 

@@ -147,8 +147,10 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
             "",
             "## Abstention and ranking (calibration.json)",
             "",
-            f"Threshold **{calibration['min_answer_score']}** on the answer score and retrieval weight "
-            f"**{calibration['retrieval_weight']}**, chosen by `qa calibrate` as the best mean F1 over these dev "
+            f"Threshold **{calibration['min_answer_score']}** on the answer score, retrieval weight "
+            f"**{calibration['retrieval_weight']}** and question-coverage exponent "
+            f"**{calibration.get('coverage_exponent', 0.0)}** (`qa/coverage.py`), chosen by `qa calibrate` as the "
+            "best mean F1 over these dev "
             "sets at once (SQuAD 2.0 scoring: abstaining on an unanswerable question scores 1):",
             "",
         ]

@@ -56,3 +56,19 @@ def test_sweep_averages_sets_equally_and_best_prefers_abstaining_on_ties() -> No
     assert by_t == {0.0: 0.5, 0.2: 0.5, 0.5: 1.0, 0.8: 1.0}
     chosen = best(rows)
     assert chosen["threshold"] == 0.8 and chosen["sets"]["b"]["no_answer_recall"] == 1.0
+
+
+def test_coverage_exponent_replays_the_pipelines_weighing() -> None:
+    """A confident answer from a document that lacks the question's rarest term is abstained on once coverage
+    counts; the answer from a covering document survives; exponent 0 is the reader alone."""
+    unanswerable = QuestionCandidates("u", (), [cand("16.4 months", 0.8, "d")], {"d": 1}, doc_coverage={"d": 0.3})
+    answerable = QuestionCandidates(
+        "a", ("16.4 months",), [cand("16.4 months", 0.8, "e")], {"e": 1}, doc_coverage={"e": 0.95}
+    )
+    assert decide(unanswerable, 0.0, 0.5) is not None  # the reader alone answers it
+    assert decide(unanswerable, 0.0, 0.5, coverage_exponent=2.0) is None  # 0.8 * 0.09 < 0.5
+    kept = decide(answerable, 0.0, 0.5, coverage_exponent=2.0)
+    assert kept is not None and kept.score == pytest.approx(0.8 * 0.95**2) and kept.details["coverage"] == 0.95
+    rows = sweep({"u": [unanswerable], "a": [answerable]}, [0.0], [0.5], coverage_exponents=(0.0, 2.0))
+    assert {r["coverage_exponent"]: r["mean_f1"] for r in rows} == {0.0: 0.5, 2.0: 1.0}
+    assert best(rows)["coverage_exponent"] == 2.0

@@ -223,3 +223,20 @@ def test_readers_come_from_the_registry_and_the_combined_one_shares_its_parts(de
     combined = demo_pipeline.reader(ReaderKind.COMBINED)
     assert combined.trained is demo_pipeline.reader(ReaderKind.TRANSFORMERS)  # one model in memory, not two
     assert combined.heuristic is demo_pipeline.reader(ReaderKind.HEURISTIC)
+
+
+def test_question_coverage_weighs_the_readers_scores(demo_pipeline, monkeypatch) -> None:
+    """No abstract names tivozanib: with coverage on, every candidate's reader score is its score alone times its
+    document's coverage ** exponent, and the coverage of a question about an unknown drug is low."""
+    question = "What was the median progression-free survival with tivozanib?"
+    passages = demo_pipeline.retrieve(question, 5, "hybrid")
+    monkeypatch.setattr(demo_pipeline.settings, "coverage_exponent", 0.0)
+    plain = {(a.doc_id, a.start, a.end): a for a in demo_pipeline.read(question, passages, min_score=0.0)}
+    monkeypatch.setattr(demo_pipeline.settings, "coverage_exponent", 2.0)
+    weighed = demo_pipeline.read(question, passages, min_score=0.0)
+    assert plain and weighed
+    for a in weighed:
+        c = a.details["coverage"]
+        assert 0 < c < 0.6  # tivozanib, no chunk's term, weighs about half of the question
+        if (a.doc_id, a.start, a.end) in plain:
+            assert a.reader_score == pytest.approx(plain[(a.doc_id, a.start, a.end)].reader_score * c**2)

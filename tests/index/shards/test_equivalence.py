@@ -83,6 +83,18 @@ def test_dense_bm25_and_hybrid_rank_as_single_node(demo_pair, embedder):
             ], (q, mode)
 
 
+def test_term_statistics_are_the_single_nodes(demo_pair):
+    """Question coverage (qa.coverage) weighs terms by their chunk frequency: the same on either layout."""
+    from index.lexical import tokenize
+
+    single_dir, sharded_dir, _ = demo_pair
+    single, sharded = load_index(single_dir).lexical, load_sharded_index(sharded_dir).lexical
+    terms = sorted({t for q in QUESTIONS for t in tokenize(q)} | {"tivozanib"})
+    assert sharded.n_chunks == single.n_chunks
+    assert sharded.document_frequencies(terms) == single.document_frequencies(terms)
+    assert "tivozanib" not in single.document_frequencies(terms) and single.document_frequencies(["sorafenib"])
+
+
 def test_pipeline_answers_identically(demo_pair, embedder):
     from qa.pipeline import QAPipeline
 
