@@ -120,6 +120,16 @@ def collect(
     return out
 
 
+def top_answer(
+    question: QuestionCandidates, weight: float, heuristic_weight: float | None = None, coverage_exponent: float = 0.0
+) -> Answer | None:
+    """The answer the pipeline ranks first before the threshold: `rank_answers` always keeps its first candidate,
+    so with a threshold the pipeline answers this one exactly when its score reaches the threshold."""
+    candidates = question.candidates_at(heuristic_weight, coverage_exponent)
+    ranked = rank_answers(combine_with_retrieval(candidates, question.doc_ranks, weight), 1, float("-inf"))
+    return ranked[0] if ranked else None
+
+
 def decide(
     question: QuestionCandidates,
     weight: float,
@@ -128,36 +138,46 @@ def decide(
     coverage_exponent: float = 0.0,
 ) -> Answer | None:
     """The pipeline's final step for one question: the top answer, or None (abstain)."""
-    candidates = question.candidates_at(heuristic_weight, coverage_exponent)
-    ranked = rank_answers(combine_with_retrieval(candidates, question.doc_ranks, weight), 1, threshold)
-    return ranked[0] if ranked else None
+    top = top_answer(question, weight, heuristic_weight, coverage_exponent)
+    return top if top is not None and top.score >= threshold else None
 
 
-def score(
-    questions: Iterable[QuestionCandidates],
-    weight: float,
-    threshold: float,
-    heuristic_weight: float | None = None,
-    coverage_exponent: float = 0.0,
-) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One question's top answer at fixed weights, scored once for every threshold of the sweep."""
+
+    answerable: bool
+    score: float | None  # the top answer's score; None: no candidate at all
+    em: float
+    f1: float
+
+
+def _read(question: QuestionCandidates, top: Answer | None) -> _Reading:
+    if top is None:
+        return _Reading(question.answerable, None, 0.0, 0.0)
+    if not question.answerable:
+        return _Reading(False, top.score, 0.0, 0.0)
+    return _Reading(True, top.score, exact_match(top.text, question.golds), f1_score(top.text, question.golds))
+
+
+def _summary(readings: Sequence[_Reading], threshold: float) -> dict[str, Any]:
     """SQuAD 2.0-style EM/F1 over all questions, split by answerable or not, and abstention precision/recall."""
     em = f1 = has_em = has_f1 = 0.0
     n = n_has = n_no = abstained = abstained_right = wrong_on_unanswerable = 0
-    for q in questions:
-        top = decide(q, weight, threshold, heuristic_weight, coverage_exponent)
+    for r in readings:
+        answered = r.score is not None and r.score >= threshold
         n += 1
-        if q.answerable:
+        if r.answerable:
             n_has += 1
-            e = exact_match(top.text, q.golds) if top else 0.0
-            f = f1_score(top.text, q.golds) if top else 0.0
+            e, f = (r.em, r.f1) if answered else (0.0, 0.0)
             has_em, has_f1, em, f1 = has_em + e, has_f1 + f, em + e, f1 + f
         else:
             n_no += 1
-            em, f1 = em + (top is None), f1 + (top is None)
-            wrong_on_unanswerable += top is not None
-        if top is None:
+            em, f1 = em + (not answered), f1 + (not answered)
+            wrong_on_unanswerable += answered
+        if not answered:
             abstained += 1
-            abstained_right += not q.answerable
+            abstained_right += not r.answerable
     return {
         "questions": n,
         "answerable": n_has,
@@ -173,6 +193,18 @@ def score(
     }
 
 
+def score(
+    questions: Iterable[QuestionCandidates],
+    weight: float,
+    threshold: float,
+    heuristic_weight: float | None = None,
+    coverage_exponent: float = 0.0,
+) -> dict[str, Any]:
+    """SQuAD 2.0-style EM/F1 over all questions, split by answerable or not, and abstention precision/recall."""
+    readings = [_read(q, top_answer(q, weight, heuristic_weight, coverage_exponent)) for q in questions]
+    return _summary(readings, threshold)
+
+
 def sweep(
     sets: dict[str, list[QuestionCandidates]],
     weights: Sequence[float],
@@ -181,13 +213,15 @@ def sweep(
     coverage_exponents: Sequence[float] = (0.0,),
 ) -> list[dict[str, Any]]:
     """Every (heuristic weight, coverage exponent, retrieval weight, threshold): each set's scores and their mean
-    F1 (every set counts the same). A heuristic weight of None is the reader alone; an exponent of 0, no coverage."""
+    F1 (every set counts the same). A heuristic weight of None is the reader alone; an exponent of 0, no coverage.
+    Each question is ranked once per (heuristic weight, exponent, retrieval weight); thresholds only cut."""
     rows = []
     for hw in heuristic_weights:
         for ce in coverage_exponents:
             for w in weights:
+                readings = {name: [_read(q, top_answer(q, w, hw, ce)) for q in qs] for name, qs in sets.items()}
                 for t in thresholds:
-                    per_set = {name: score(qs, w, t, hw, ce) for name, qs in sets.items()}
+                    per_set = {name: _summary(r, t) for name, r in readings.items()}
                     f1s = [s["f1"] for s in per_set.values() if s["f1"] is not None]
                     rows.append(
                         {
