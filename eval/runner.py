@@ -370,6 +370,9 @@ class EvalRunner:
             "retrieval_weight": (
                 self.pipeline.retrieval_weight(self.pipeline.reader(config.reader)) if config.reader else None
             ),
+            "coverage_exponent": (
+                self.pipeline.coverage_exponent(self.pipeline.reader(config.reader)) if config.reader else None
+            ),
             "expand_documents": s.expand_documents,
             "max_answer_tokens": s.max_answer_tokens,
             "fusion": {

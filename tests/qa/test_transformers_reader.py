@@ -202,7 +202,18 @@ def test_calibration_beside_the_weights_sets_the_readers_threshold_and_weight(ma
     (folder / CALIBRATION_FILE).write_text(json.dumps({"min_answer_score": 0.25, "retrieval_weight": 0.1}))
     calibrated = TransformersReader(str(folder), max_length=64, stride=16)
     calibrated.warm_up()
-    assert (calibrated.min_score, calibrated.retrieval_weight) == (0.25, 0.1)
+    assert (calibrated.min_score, calibrated.retrieval_weight, calibrated.coverage_exponent) == (0.25, 0.1, 0.0)
+    (folder / CALIBRATION_FILE).write_text(
+        json.dumps({"min_answer_score": 0.25, "retrieval_weight": 0.1, "coverage_exponent": 2.0})
+    )
+    calibrated = TransformersReader(str(folder), max_length=64, stride=16)
+    calibrated.warm_up()
+    assert calibrated.coverage_exponent == 2.0
+    (folder / CALIBRATION_FILE).write_text(
+        json.dumps({"min_answer_score": 0.25, "retrieval_weight": 0.1, "coverage_exponent": -1})
+    )
+    with pytest.raises(ModelLoadError, match="coverage_exponent >= 0"):
+        TransformersReader(str(folder), max_length=64, stride=16).warm_up()
     (folder / CALIBRATION_FILE).write_text(json.dumps({"min_answer_score": 2.0, "retrieval_weight": 0.1}))
     with pytest.raises(ModelLoadError, match=r"calibration\.json.*\[0, 1\]"):
         TransformersReader(str(folder), max_length=64, stride=16).warm_up()
