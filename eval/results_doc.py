@@ -121,15 +121,17 @@ def training_line(training: dict[str, Any] | None) -> str:
     stages = training_stages(training)
     speed = training.get("speed", {})
     data = ", ".join(f"{Path(t['path']).name} ({t['questions']:,} q)" for t in training["data"]["train"])
-    # The weights are the dev-best step of the last run, on top of every earlier run's steps.
-    kept = sum(s["steps"]["done"] for s in stages[:-1]) + training.get("best_step", training["steps"]["done"])
-    runs = " + ".join(f"{s['steps']['done']:,}" for s in stages)
+    # Each run starts from the dev-best weights of the one before: the shipped weights have seen the sum of the
+    # kept (dev-best) steps of every run, not every step that was run.
+    kept_by_run = [s.get("best_step") or s["steps"]["done"] for s in stages]
+    kept = sum(kept_by_run)
+    runs = " + ".join(f"{k:,}" for k in kept_by_run)
     hours = sum(s["wall_time_s"] for s in stages) / 3600
     per_epoch = training["steps"]["per_epoch"]
     return (
         f"Trained reader: all-MiniLM-L6-v2 + QA head, {data}, batches of "
-        f"{training['hyperparameters']['batch_size']} windows; {len(stages)} run(s) of {runs} steps, the shipped "
-        f"weights at step {kept:,} ({kept / per_epoch:.2f} epochs, dev-best), {hours:.1f} h on "
+        f"{training['hyperparameters']['batch_size']} windows; {len(stages)} run(s), each from the one before's "
+        f"dev-best weights: {runs} steps kept, {kept:,} in all ({kept / per_epoch:.2f} epochs), {hours:.1f} h on "
         f"{training['device']} ({training['threads']} threads, last run {speed.get('windows_per_s', '?')} windows/s)."
     )
 

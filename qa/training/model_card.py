@@ -65,15 +65,23 @@ def _last_base(training: dict[str, Any]) -> str | None:
     return f"var/reader-stage{n - 1}" if n > 1 else None
 
 
+def steps_run(stage: dict[str, Any]) -> str:
+    """How far a run went and which weights it passed on: a run stopped before its schedule's end (the learning
+    rate decays over `total`), and the dev-best step kept in its folder (what the next run starts from)."""
+    steps = stage.get("steps", {})
+    done, total, best = steps.get("done", "?"), steps.get("total"), stage.get("best_step")
+    text = f"{done} steps" if done == total or total is None else f"{done} of a {total}-step schedule (stopped there)"
+    return text if best in (None, done) else f"{text}, the dev-best weights of step {best} kept"
+
+
 def stages_lines(training: dict[str, Any]) -> list[str]:
     stages = training_stages(training)
     if len(stages) == 1:
         return []
     lines = [f"Trained in {len(stages)} runs, each continuing from the one before; earlier runs:", ""]
     for i, stage in enumerate(stages[:-1], start=1):
-        done = stage.get("steps", {}).get("done", "?")
         base = f"var/reader-stage{i - 1}" if i > 1 else None
-        lines += [f"{i}. {done} steps, seed {stage['hyperparameters']['seed']}:", "", "```console"]
+        lines += [f"{i}. {steps_run(stage)}, seed {stage['hyperparameters']['seed']}:", "", "```console"]
         lines += [reproduce_command(stage, f"var/reader-stage{i}", base), "```", ""]
     return [*lines, f"{len(stages)}. this run, from `var/reader-stage{len(stages) - 1}` (its scores are below):", ""]
 
@@ -126,7 +134,7 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
         "",
         f"Seed {h['seed']}; AdamW, lr {h['lr']}, linear warm-up {h['warmup_ratio']} then linear decay; batch "
         f"{h['batch_size']} windows of at most {h['max_length']} tokens (stride {h['stride']}), "
-        f"{h['batching']}; {h['precision']} autocast; {training['steps']['done']} steps "
+        f"{h['batching']}; {h['precision']} autocast; {steps_run(training)} "
         f"({training['steps']['done'] / training['steps']['per_epoch']:.2f} epochs).",
         "",
         "Dev curve (samples of each dev file; the checkpoint with the best mean F1 is kept):",
