@@ -382,7 +382,7 @@ class QAPipeline:
 
     def coverage_exponent(self, reader: Reader) -> float:
         e = self.settings.coverage_exponent
-        return getattr(reader, "coverage_exponent", 0.0) if e is None else e
+        return reader.coverage_exponent if e is None else e
 
     def retrieval_weight(self, reader: Reader) -> float:
         w = self.settings.retrieval_weight

@@ -58,7 +58,7 @@ class CombinedReader:
         self.heuristic_weight = heuristic_weight
         self.min_score = trained.min_score
         self.retrieval_weight = trained.retrieval_weight
-        self.coverage_exponent = getattr(trained, "coverage_exponent", 0.0)
+        self.coverage_exponent = trained.coverage_exponent
 
     def warm_up(self) -> None:
         self.trained.warm_up()
@@ -72,7 +72,7 @@ class CombinedReader:
             self.coverage_exponent = float(combined.get("coverage_exponent", 0.0))
         else:
             self.min_score, self.retrieval_weight = self.trained.min_score, self.trained.retrieval_weight
-            self.coverage_exponent = getattr(self.trained, "coverage_exponent", 0.0)
+            self.coverage_exponent = self.trained.coverage_exponent
 
     def run(
         self,

@@ -47,6 +47,7 @@ class Fixed:
             retrieval_weight,
             calibration,
         )
+        self.coverage_exponent = 1.0
 
     def warm_up(self) -> None: ...
 
@@ -60,8 +61,12 @@ def test_combined_reader_takes_its_calibration_from_the_trained_models_folder() 
     reader = CombinedReader(trained, heuristic)
     reader.warm_up()
     assert (reader.heuristic_weight, reader.min_score, reader.retrieval_weight) == (0.0, 0.4, 0.1)
-    trained.calibration = {"combined": {"heuristic_weight": 0.3, "min_answer_score": 0.2, "retrieval_weight": 0.0}}
+    assert reader.coverage_exponent == 1.0  # the trained reader's, without a combined calibration
+    trained.calibration = {
+        "combined": {"heuristic_weight": 0.3, "min_answer_score": 0.2, "retrieval_weight": 0.0, "coverage_exponent": 2}
+    }
     reader.warm_up()
     assert (reader.heuristic_weight, reader.min_score, reader.retrieval_weight) == (0.3, 0.2, 0.0)
+    assert reader.coverage_exponent == 2.0
     [answer] = reader.run("q", [], {}, max_answers=3)
     assert answer.score == pytest.approx(0.7 * 0.6 + 0.3 * 0.8)
