@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,6 +20,17 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 _STOP = frozenset(STOPWORDS_EN)
 # British -ise/-isation spellings fold onto -ize ("randomised" == "randomized"); applied to queries and documents alike.
 _BRITISH = re.compile(r"(?<=\w{3})is(e|ed|es|ing|ation|ations)$")
+
+
+DF_SMOOTHING = 0.5
+"""Added to a document (or sentence) frequency in IDF = log((n + 1) / (df + 0.5)); a word never seen gets
+log((n + 1) / 0.5), as informative as the rarest one. Usual BM25-style smoothing, set in the heuristic reader's
+first version (76f0aa6) and shared by question coverage."""
+
+
+def smoothed_idf(n: int, df: int | float) -> float:
+    """IDF of a term held by `df` of `n` units (documents, chunks or sentences)."""
+    return math.log((n + 1) / (df + DF_SMOOTHING))
 
 
 @lru_cache(maxsize=1)

@@ -17,20 +17,15 @@ never seen is the strongest sign that it cannot answer.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import Protocol
 
 from index.documents import Document
-from index.lexical import tokenize
+from index.lexical import smoothed_idf, tokenize
 from qa.answers import Answer
 from qa.english import FUNCTION_WORDS
-
-DF_SMOOTHING = 0.5
-"""IDF = log((n + 1) / (df + 0.5)): the BM25-style smoothing the heuristic reader's statistics use too, so a term
-no chunk holds gets log((n + 1) / 0.5)."""
 
 
 class TermStatistics(Protocol):
@@ -58,7 +53,7 @@ def question_idf(question: str, stats: TermStatistics) -> dict[str, float]:
     terms = question_terms(question)
     df = stats.document_frequencies(terms)
     n = stats.n_chunks
-    return {t: math.log((n + 1) / (df.get(t, 0) + DF_SMOOTHING)) for t in terms}
+    return {t: smoothed_idf(n, df.get(t, 0)) for t in terms}
 
 
 def coverage(idf: Mapping[str, float], document_terms: set[str] | frozenset[str]) -> float:

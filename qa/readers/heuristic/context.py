@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field, replace
 
+from index.lexical import smoothed_idf
 from qa.question import AnswerType, QuestionAnalysis, analyse
-from qa.readers.heuristic.corpus import DF_SMOOTHING, Corpus
+from qa.readers.heuristic.corpus import Corpus
 from qa.readers.heuristic.respectively import question_time_points
 from qa.readers.heuristic.sentences import DocProfile, cached_stems
 
@@ -76,9 +76,9 @@ def locating_weights(q: QuestionContext, prof: DocProfile, within_document: floa
     if lam <= 0 or not prof.sentences:
         return q
     n = len(prof.sentences)
-    top = math.log((n + 1) / DF_SMOOTHING)
+    top = smoothed_idf(n, 0)
     groups = []
     for variants, idf in q.groups:
         sf = sum(1 for sent in prof.sentences if any(st & variants for st in sent.stems))
-        groups.append((variants, idf * ((1 - lam) + lam * math.log((n + 1) / (sf + DF_SMOOTHING)) / top)))
+        groups.append((variants, idf * ((1 - lam) + lam * smoothed_idf(n, sf) / top)))
     return replace(q, groups=groups, total_idf=sum(w for _, w in groups) or q.total_idf)

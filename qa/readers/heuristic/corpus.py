@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 import threading
 from collections.abc import Mapping
@@ -10,13 +9,9 @@ from dataclasses import dataclass, field
 
 from index.abbreviations import find_abbreviations
 from index.documents import Document
-from index.lexical import tokenize
+from index.lexical import smoothed_idf, tokenize
 from index.sentences import split_sentences
 from qa.readers.heuristic.sentences import DocProfile, cached_stems, profile_sentence
-
-# Added to a document (or sentence) frequency in IDF = log((n + 1) / (df + 0.5)); a word never seen gets
-# log((n + 1) / 0.5), as informative as the rarest one. Usual BM25-style smoothing, set in the first version (76f0aa6).
-DF_SMOOTHING = 0.5
 
 
 @dataclass(slots=True)
@@ -30,7 +25,7 @@ class Corpus:
     @property
     def max_idf(self) -> float:
         """The IDF of a word no document uses."""
-        return math.log((self.n_docs + 1) / DF_SMOOTHING)
+        return smoothed_idf(self.n_docs, 0)
 
     def term_idf(self, stem: str) -> float:
         # A word the corpus never uses is as informative as the rarest one.
@@ -58,7 +53,7 @@ def build_corpus(documents: Mapping[str, Document]) -> Corpus:
             if long:
                 short_to_long.setdefault(ab.short, set()).add(long)
     n = len(documents)
-    idf = {t: math.log((n + 1) / (c + DF_SMOOTHING)) for t, c in df.items()}
+    idf = {t: smoothed_idf(n, c) for t, c in df.items()}
     long_to_short = [(long, short) for short, longs in short_to_long.items() for long in longs]
     return Corpus(idf, n, short_to_long, long_to_short)
 
