@@ -115,7 +115,7 @@ def collect(
         )
         ranks = document_ranks([p.chunk.doc_id for p in passages])
         doc_ids = [a.doc_id for a in (*candidates, *(heuristic or ()))]
-        coverage = document_coverage(ex.question, doc_ids, documents, pipeline.index.lexical)
+        coverage = document_coverage(ex.question, doc_ids, pipeline.snapshot.document_terms, pipeline.index.lexical)
         out.append(QuestionCandidates(ex.id, golds, candidates, ranks, heuristic, n_candidates, coverage))
     return out
 

@@ -32,7 +32,7 @@ from index.shards.layout import is_sharded
 from index.shards.search import load_sharded_for
 from index.store import CorpusIndex, build_index, current_version, load_index, read_manifest, read_pointer
 from qa.answers import Answer, QAResult
-from qa.coverage import document_coverage, weigh_by_coverage
+from qa.coverage import DocumentTerms, document_coverage, weigh_by_coverage
 from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
 from qa.readers.base import Reader, ReaderKind, build_reader, reader_entry
 from qa.settings import Settings
@@ -89,6 +89,7 @@ class IndexSnapshot:
 
     index: CorpusIndex
     retriever: Retriever
+    document_terms: DocumentTerms  # question coverage's per-document term sets, cached with this index
 
     @property
     def fingerprint(self) -> str:
@@ -240,7 +241,7 @@ class QAPipeline:
         retriever = getattr(index, "retriever_class", Retriever)(
             index, self.embedder, self.settings.fusion_config(), expand_abbreviations=self.settings.expand_abbreviations
         )
-        return IndexSnapshot(index, retriever)
+        return IndexSnapshot(index, retriever, DocumentTerms(index.documents))
 
     def swap_index(self, index: CorpusIndex | IndexSnapshot) -> IndexSnapshot | None:
         """Serve `index` (or a snapshot made earlier) from now on, without a restart; returns the snapshot it
@@ -357,7 +358,7 @@ class QAPipeline:
         exponent = self.coverage_exponent(chosen)
         if exponent > 0 and candidates:
             coverage = document_coverage(
-                question, [a.doc_id for a in candidates], snap.index.documents, snap.index.lexical
+                question, [a.doc_id for a in candidates], snap.document_terms, snap.index.lexical
             )
             candidates = weigh_by_coverage(candidates, coverage, exponent)
         ranks = document_ranks([p.chunk.doc_id for p in passages])

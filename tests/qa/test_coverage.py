@@ -9,7 +9,7 @@ import pytest
 from index.documents import Document
 from index.lexical import LexicalIndex, tokenize
 from qa.answers import make_answer
-from qa.coverage import coverage, document_coverage, question_idf, question_terms, weigh_by_coverage
+from qa.coverage import DocumentTerms, coverage, document_coverage, question_idf, question_terms, weigh_by_coverage
 
 DOCS = {
     "a": Document("a", "Sorafenib improved overall survival in hepatocellular carcinoma: median 10.7 months."),
@@ -41,13 +41,17 @@ def test_a_term_no_chunk_holds_weighs_most_and_common_terms_little(lexical) -> N
     assert idf["tivozanib"] == pytest.approx(math.log(4 / 0.5))
     assert idf["tivozanib"] > idf["surviv"] > 0
     # Every document holds median, overall and survival, none tivozanib: coverage is what those common words weigh.
-    cov = document_coverage("What was the median overall survival with tivozanib?", ["a", "b"], DOCS, lexical)
+    cov = document_coverage(
+        "What was the median overall survival with tivozanib?", ["a", "b"], DocumentTerms(DOCS), lexical
+    )
     expected = (idf["median"] + idf["overal"] + idf["surviv"]) / sum(idf.values())
     assert cov == {"a": pytest.approx(expected), "b": pytest.approx(expected)} and expected < 0.3
 
 
 def test_the_document_that_names_the_drug_covers_the_question(lexical) -> None:
-    cov = document_coverage("What was the median overall survival with lenvatinib?", ["a", "b", "a"], DOCS, lexical)
+    cov = document_coverage(
+        "What was the median overall survival with lenvatinib?", ["a", "b", "a"], DocumentTerms(DOCS), lexical
+    )
     assert list(cov) == ["a", "b"]
     assert cov["b"] == pytest.approx(1.0) and cov["a"] < 0.5
     assert coverage({}, set()) == 1.0  # a question of stopwords only is not penalised
@@ -72,3 +76,13 @@ def test_question_words_are_not_terms() -> None:
         "surviv",
     ]
     assert question_terms("Which of these did they use, and how many?") == []
+
+
+def test_document_terms_are_tokenised_once_and_the_cache_is_bounded() -> None:
+    terms = DocumentTerms(DOCS, max_cached=2)
+    first = terms("a")
+    assert first == frozenset(tokenize(DOCS["a"].text))
+    assert terms("a") is first  # from the cache, not tokenised again
+    terms("b"), terms("c")  # "a" is now the least recently used of three: out
+    assert terms("a") is not first and terms("a") == first
+    assert "a" in terms and "zzz" not in terms
