@@ -116,6 +116,9 @@ def calibrate_command(
             timing[name] = round((time.perf_counter() - t0) * 1000 / max(1, len(runner.examples)), 1)
     except (QAError, ValueError) as err:
         fail(str(err))
+    precision = None  # the arithmetic the trained reader read in (auto resolves per machine): recorded with it
+    if primary is ReaderKind.TRANSFORMERS and runners:
+        precision = str(next(iter(runners.values())).pipeline.reader(primary).active_precision)
     exponents = sorted({0.0, *_floats(coverage_exponents, "--coverage-exponents")})
     if any(e < 0 for e in exponents):
         fail("--coverage-exponents must be >= 0")
@@ -134,6 +137,7 @@ def calibrate_command(
         "reader_model": settings.reader_model,
         "top_k": settings.top_k,
         "expand_documents": settings.expand_documents,
+        "reader_precision": precision,
         "limit": limit,
         "seed": seed,
         "read_ms_per_question": timing,
@@ -172,6 +176,7 @@ def calibrate_command(
             "coverage_exponent": alone["coverage_exponent"],
             "top_k": settings.top_k,
             "expand_documents": settings.expand_documents,
+            "reader_precision": precision,
             "chosen_by": "best mean F1 over the dev sets (SQuAD 2.0 scoring), qa calibrate",
             "mean_f1": alone["mean_f1"],
             "sets": alone["sets"],

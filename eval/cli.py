@@ -11,7 +11,14 @@ from typing import Annotated
 import typer
 
 from eval.datasets import GoldFormat
-from qa.commands import EmbeddingBackendOpt, ReaderBackendOpt, ReaderModelOpt, ReaderOpt, RetrieverOpt
+from qa.commands import (
+    EmbeddingBackendOpt,
+    ReaderBackendOpt,
+    ReaderModelOpt,
+    ReaderOpt,
+    ReaderPrecisionOpt,
+    RetrieverOpt,
+)
 
 
 def eval_command(
@@ -29,6 +36,7 @@ def eval_command(
     reader: ReaderOpt = None,
     reader_model: ReaderModelOpt = None,
     reader_backend: ReaderBackendOpt = None,
+    reader_precision: ReaderPrecisionOpt = None,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, max=50, help="Passages the reader reads.")] = None,
     embedding_backend: EmbeddingBackendOpt = None,
     limit: Annotated[
@@ -68,6 +76,7 @@ def eval_command(
             reader=reader,
             reader_model=reader_model,
             reader_backend=reader_backend,
+            reader_precision=reader_precision,
             top_k=top_k,
             embedding_backend=embedding_backend,
         )

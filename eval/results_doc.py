@@ -5,7 +5,8 @@
 
 Inputs (each written by a command, named in docs/reader.md): `calibration-heuristic.json` and
 `calibration-trained.json` (`qa calibrate --summary`), `oracle.json` (`qa eval-reader` / `qa eval --oracle`
-lines), `latency.json` (`qa bench latency`), `reader-peers.json` (`qa bench reader-peers`), and the shipped
+lines), `latency.json` (`qa bench latency`), `reader-peers.json` (`qa bench reader-peers`),
+`reader-precision-*.json` (`python -m eval.bench.reader_variants`), and the shipped
 model's `qa/data/reader/training.json`.
 """
 
@@ -22,6 +23,8 @@ README = ROOT / "README.md"
 READER_DOC = ROOT / "docs" / "reader.md"
 TRAINING = ROOT / "qa" / "data" / "reader" / "training.json"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+PRECISION_RESULTS = ("reader-precision-seed_dev.json", "reader-precision-covid-qa-dev.json")
+"""`eval.bench.reader_variants` reports: the default (auto) precision against fp32, on each gold set."""
 
 SET_NAMES = {
     "seed_dev.jsonl:retrieved": "seed_dev (built-in abstracts, 45 q, 2 unanswerable)",
@@ -178,9 +181,33 @@ def latency_line(latency: dict[str, Any] | None, peers: dict[str, Any] | None) -
                 f"{r['ours_over_theirs']['p50']}); same best span {agree['same_best_span']}/{agree['n']} "
                 f"(`{peers['command']}`, before calibration: ours abstained on {agree['ours_abstained']})."
             )
+    for name in PRECISION_RESULTS:
+        parts.append(precision_line(_load(name)))
     if latency:
         parts.append(ask_latency_line(latency))
-    return " ".join(parts)
+    return " ".join(p for p in parts if p)
+
+
+def precision_line(variants: dict[str, Any] | None) -> str:
+    """The reader in fp32 against the default precision (`eval.bench.reader_variants`): speed and agreement."""
+    if not variants or len(variants["results"]) < 2:
+        return ""
+    ref, *others = variants["results"]
+    machine = variants["machine"]
+    parts = []
+    for r in others:
+        v = r["vs_reference"]
+        parts.append(
+            f"{r['variant']} ({r['active_precision']}) p50 {r['ms']['p50']:.0f} ms against {ref['ms']['p50']:.0f} ms "
+            f"({v['p50_speed_up']}x), the same best span on {v['same_best_span']}/{v['questions']} and the same "
+            f"answer or abstention from the pipeline on {v['same_final_answer_or_abstention']}/{v['questions']}"
+        )
+    return (
+        f"Reader precision ({ref['variant']} the reference; {Path(variants['gold']).name}, "
+        f"{variants['threads']} thread, load {machine['load_before'][0]}-{machine['load_after'][0]}): "
+        + "; ".join(parts)
+        + f" (`{variants['command']}`)."
+    )
 
 
 def ask_latency_line(latency: dict[str, Any]) -> str:

@@ -363,6 +363,11 @@ class EvalRunner:
             "retriever": ORACLE if config.oracle else config.retriever.value,
             "reader": config.reader.value if config.reader else None,
             "reader_model": s.reader_model if config.reader is ReaderKind.TRANSFORMERS else None,
+            "reader_precision": (
+                str(self.pipeline.reader(config.reader).active_precision)
+                if config.reader is ReaderKind.TRANSFORMERS
+                else None
+            ),
             "oracle": config.oracle,
             "top_k": s.top_k,
             "max_answers": s.max_answers,

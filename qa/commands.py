@@ -21,6 +21,7 @@ from index.embedder import EmbedderBackend
 from index.ingest import CorpusFormat, InvalidRecordPolicy
 from index.retriever import RetrievalMode
 from qa.readers.base import ReaderKind
+from qa.readers.precision import Precision
 from qa.readers.transformers_reader import ReaderBackend
 from qa.settings import Settings, offline_by_default
 
@@ -41,6 +42,12 @@ ReaderModelOpt = Annotated[
 ReaderBackendOpt = Annotated[
     ReaderBackend | None,
     typer.Option("--reader-backend", help="Reader model backend (default: QA_READER_BACKEND, torch)."),
+]
+ReaderPrecisionOpt = Annotated[
+    Precision | None,
+    typer.Option(
+        "--reader-precision", help="Reader arithmetic (default: QA_READER_PRECISION, auto: bf16 where native)."
+    ),
 ]
 EmbeddingBackendOpt = Annotated[
     EmbedderBackend | None,
@@ -214,6 +221,7 @@ def ask_command(
     reader: ReaderOpt = None,
     reader_model: ReaderModelOpt = None,
     reader_backend: ReaderBackendOpt = None,
+    reader_precision: ReaderPrecisionOpt = None,
     index_dir: IndexDirOpt = None,
     embedding_backend: EmbeddingBackendOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON form (see README).")] = False,
@@ -226,6 +234,7 @@ def ask_command(
         reader=reader,
         reader_model=reader_model,
         reader_backend=reader_backend,
+        reader_precision=reader_precision,
         embedding_backend=embedding_backend,
     )
     pipeline = QAPipeline(settings)

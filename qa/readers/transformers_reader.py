@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from common.choices import parse_choice
 from common.errors import ModelLoadError
 from qa.answers import Answer, make_answer
+from qa.readers.precision import Precision, resolve_precision
 
 if TYPE_CHECKING:
     import torch
@@ -41,14 +42,6 @@ CALIBRATION_FILE = "calibration.json"
 UNCALIBRATED_MIN_SCORE = 0.5
 """For a model folder without calibration.json: abstain unless the span is more likely than not (span and
 no-answer share one softmax per window, so 0.5 means the model prefers this span to everything else)."""
-
-
-class Precision(StrEnum):
-    """FP32 is exact and the default; BF16 autocast roughly halves CPU time on chips with bf16 units, for
-    evaluation sweeps where a rare near-tie flipping does not matter."""
-
-    FP32 = "fp32"
-    BF16 = "bf16"
 
 
 class ReaderBackend(StrEnum):
@@ -178,7 +171,7 @@ class TransformersReader:
         batch_size: int = 16,
         top_n: int = 20,
         device: str | None = None,
-        precision: Precision | str = Precision.FP32,
+        precision: Precision | str = Precision.AUTO,
         backend: ReaderBackend | str = ReaderBackend.TORCH,
         onnx_cache_dir: str | Path | None = None,
     ) -> None:
@@ -187,10 +180,12 @@ class TransformersReader:
         self.retrieval_weight = 0.0
         self.coverage_exponent = 0.0
         self.calibration: dict[str, Any] | None = None
-        self.precision = Precision(precision)
+        self.precision = Precision.parse(precision)
         self.backend = ReaderBackend.parse(backend)
-        if self.backend is not ReaderBackend.TORCH and self.precision is not Precision.FP32:
+        if self.backend is not ReaderBackend.TORCH and self.precision is Precision.BF16:
             raise ValueError(f"precision {self.precision.value} is for the torch reader backend only")
+        self.active_precision: Precision | None = None
+        """FP32 or BF16 once warmed up: `precision` resolved for the device (auto: bf16 where it is native)."""
         self.onnx_cache_dir = onnx_cache_dir
         self.max_answer_tokens = max_answer_tokens
         self.max_length = max_length
@@ -212,6 +207,7 @@ class TransformersReader:
         reader = cls(name, **config)
         reader._model, reader._tokenizer = model, tokenizer
         reader.device = str(next(model.parameters()).device)
+        reader.active_precision = resolve_precision(reader.precision, reader.device)
         return reader
 
     def warm_up(self) -> None:
@@ -244,8 +240,10 @@ class TransformersReader:
         if self.backend is ReaderBackend.TORCH:
             self.device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
             self._model = model.to(self.device).eval()
+            self.active_precision = resolve_precision(self.precision, self.device)
         else:
             self._onnx = self._onnx_model(path)
+            self.active_precision = Precision.FP32
         self._tokenizer = tokenizer
 
     def _load_calibration(self, path: Path) -> None:
@@ -304,7 +302,9 @@ class TransformersReader:
                 ends.append(torch.from_numpy(end))
             return torch.cat(starts), torch.cat(ends)
         autocast = torch.autocast(
-            device_type=str(self.device).split(":")[0], dtype=torch.bfloat16, enabled=self.precision is Precision.BF16
+            device_type=str(self.device).split(":")[0],
+            dtype=torch.bfloat16,
+            enabled=self.active_precision is Precision.BF16,
         )
         with torch.inference_mode(), autocast:
             for i in range(0, len(windows), self.batch_size):
@@ -378,6 +378,7 @@ def from_settings(settings: Settings, embedder: Embedder, reader_of: ReaderOf) -
     return TransformersReader(
         model=settings.reader_model,
         max_answer_tokens=settings.max_answer_tokens,
+        precision=settings.reader_precision,
         backend=settings.reader_backend,
         onnx_cache_dir=settings.onnx_cache_path(),
     )

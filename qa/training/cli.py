@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from qa.readers.transformers_reader import Precision
+from qa.readers.precision import Precision
 
 COVID_QA = Path("../shared/benchmarks/covid_qa")
 DEFAULT_TRAIN = COVID_QA / "covid-qa-train.json"
@@ -72,8 +72,13 @@ def register(app: typer.Typer) -> None:
         eval_max_answer_tokens: Annotated[int, typer.Option("--eval-max-answer-tokens", min=1)] = 64,
         threads: Annotated[int | None, typer.Option("--threads", min=1, help="Torch CPU threads.")] = None,
         precision: Annotated[
-            Precision, typer.Option("--precision", help="bf16: autocast training steps and dev-sample evaluations.")
-        ] = Precision.FP32,
+            Precision,
+            typer.Option(
+                "--precision",
+                help="bf16: autocast training steps and dev-sample evaluations; auto: bf16 where the device runs it "
+                "natively (4.7 s a step against 6.5 s in fp32 on an AVX-512 BF16 CPU), else fp32.",
+            ),
+        ] = Precision.AUTO,
     ) -> None:
         """Fine-tune an extractive QA reader on SQuAD-format data and save the dev-best as a transformers folder."""
         from qa.settings import offline_by_default
@@ -124,7 +129,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         seed: Annotated[int, typer.Option("--seed", help="Seed of --sample.")] = 13,
         threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
-        precision: Annotated[Precision, typer.Option("--precision")] = Precision.FP32,
+        precision: Annotated[
+            Precision, typer.Option("--precision", help="auto (as the service reads): bf16 where it is native.")
+        ] = Precision.AUTO,
         predictions: Annotated[Path | None, typer.Option("--predictions", help="Write id -> answer JSON here.")] = None,
     ) -> None:
         """Oracle-context EM/F1 of a reader: each question read against its own whole context (no retrieval)."""
@@ -153,7 +160,10 @@ def register(app: typer.Typer) -> None:
             predictions.write_text(json.dumps(result.predictions, indent=1) + "\n", encoding="utf-8")
         summary = {"model": model, "data": str(data), "sample_seed": seed if sample else None, **result.summary()}
         summary["max_answer_tokens"] = max_answer_tokens
-        json.dump({**summary, "max_length": max_length, "stride": stride, "precision": str(precision)}, sys.stdout)
+        json.dump(
+            {**summary, "max_length": max_length, "stride": stride, "precision": str(reader.active_precision)},
+            sys.stdout,
+        )
         sys.stdout.write("\n")
 
     @app.command("export-reader")

@@ -180,7 +180,8 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
         )
         lines += [
             "",
-            f"Read with: top_k {calibration.get('top_k')}, expand_documents {calibration.get('expand_documents')}.",
+            f"Read with: top_k {calibration.get('top_k')}, expand_documents {calibration.get('expand_documents')}"
+            + (f", {calibration['reader_precision']}." if calibration.get("reader_precision") else "."),
         ]
     lines += [
         "",

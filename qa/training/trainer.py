@@ -19,7 +19,7 @@ import platform
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +27,7 @@ from common.errors import ModelLoadError, QAError
 from index.documents import Chunk, Document
 from index.retriever import RetrievedPassage
 from qa.metrics import exact_match, f1_score
-from qa.readers.transformers_reader import Precision
+from qa.readers.precision import Precision, cpu_flags, native_bf16, resolve_precision
 from qa.training.data import (
     SquadExample,
     TrainingDataError,
@@ -110,7 +110,7 @@ class TrainConfig:
     seed: int = 13
     max_steps: int | None = None
     grad_clip: float = 1.0
-    precision: Precision = Precision.FP32
+    precision: Precision = Precision.AUTO  # resolved for the device when the run starts
     # Evaluation and bookkeeping: they do not change the weights' trajectory, so a resume may change them.
     eval_every: int | None = None
     dev_sample: int = 100
@@ -191,30 +191,12 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-# CPU features that run bf16 matrix products natively. Without them torch falls back to a scalar bf16 path:
-# measured on a 2-core AMD EPYC with AVX2 only, a step of 32 x 256 windows took 72 s in bf16 against 3.5 s in
-# fp32 (on an AVX-512 BF16 machine, bf16 took 4.7 s against 6.5 s).
-NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def cpu_flags(path: Path = Path("/proc/cpuinfo")) -> set[str]:
-    """The CPU's feature flags (Linux); empty where they cannot be read."""
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
 def check_precision(precision: Precision, device: str, flags: set[str] | None = None) -> None:
     """Refuse bf16 training on a CPU that would emulate it (20x slower than fp32), naming the way out."""
     if precision is not Precision.BF16 or device != "cpu":
         return
     flags = cpu_flags() if flags is None else flags
-    if flags and not any(f in flags for f in NATIVE_BF16_CPU_FLAGS):
+    if flags and not native_bf16(device, flags):
         raise TrainingError(
             "--precision bf16 on this CPU would be emulated (no avx512_bf16 or amx_bf16 flag in /proc/cpuinfo): "
             "a step runs about 20x slower than fp32; train with --precision fp32"
@@ -352,6 +334,7 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
     if config.threads:
         torch.set_num_threads(config.threads)
     device = pick_device()
+    config = replace(config, precision=resolve_precision(config.precision, device))  # auto: what this device runs
     check_precision(config.precision, device)
     train_set, train_info = _load_sets(config.train_paths)
     dev_sets = {str(path): load_squad(path) for path in config.dev_paths}

@@ -56,3 +56,32 @@ def test_ask_latency_line_reads_the_default_backend_from_the_benchmark_json() ->
     assert "p50 12 ms / p95 24 ms" in line and "onnx-int8" in line and "3.5 requests/s with 8 clients" in line
     assert "999" not in line
     assert results_doc.ask_latency_line({**latency, "backends": {"torch": backend(5.0)}}) == ""
+
+
+def test_precision_line_reports_each_variant_against_the_fp32_reference() -> None:
+    def row(variant: str, active: str, p50: float, same: int, final: int, speed: float) -> dict:
+        return {
+            "variant": variant,
+            "active_precision": active,
+            "ms": {"p50": p50, "p95": p50 * 1.2},
+            "vs_reference": {
+                "questions": 45,
+                "same_best_span": same,
+                "same_final_answer_or_abstention": final,
+                "p50_speed_up": speed,
+            },
+        }
+
+    report = {
+        "command": "python -m eval.bench.reader_variants gold.jsonl qa/data/reader 45 torch:fp32 torch:auto",
+        "gold": "../shared/gold/seed_dev.jsonl",
+        "threads": 1,
+        "machine": {"load_before": [0.3], "load_after": [1.1]},
+        "results": [row("torch:fp32", "fp32", 260.0, 45, 45, 1.0), row("torch:auto", "bf16", 150.0, 44, 45, 1.73)],
+    }
+    line = results_doc.precision_line(report)
+    assert "torch:auto (bf16) p50 150 ms against 260 ms (1.73x)" in line
+    assert "same best span on 44/45" in line and "abstention from the pipeline on 45/45" in line
+    assert "seed_dev.jsonl" in line and report["command"] in line
+    assert results_doc.precision_line({**report, "results": report["results"][:1]}) == ""
+    assert results_doc.precision_line(None) == ""

@@ -81,6 +81,18 @@ def test_an_onnx_cache_that_cannot_be_created_names_the_setting(
         prepare_cache(cache / "entry")
 
 
+def test_reader_precision_is_a_setting_whose_errors_list_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qa.readers.precision import Precision
+
+    assert Settings(_env_file=None).reader_precision is Precision.AUTO
+    monkeypatch.setenv("QA_READER_PRECISION", "fp32")
+    assert Settings(_env_file=None).reader_precision is Precision.FP32
+    monkeypatch.setenv("QA_READER_PRECISION", "int4")
+    with pytest.raises(ValidationError, match="reader_precision") as err:
+        Settings(_env_file=None)
+    assert "'auto', 'fp32' or 'bf16'" in str(err.value)
+
+
 def test_library_defaults_are_the_product_defaults() -> None:
     """A component built with no arguments behaves as the service configured by default does."""
     from index.embedder import Embedder
@@ -100,9 +112,10 @@ def test_library_defaults_are_the_product_defaults() -> None:
         plain.batch_size,
     )
     reader = TransformersReader()
-    assert (reader.model_name, reader.max_answer_tokens, reader.backend) == (
+    assert (reader.model_name, reader.max_answer_tokens, reader.backend, reader.precision) == (
         settings.reader_model,
         settings.max_answer_tokens,
         settings.reader_backend,
+        settings.reader_precision,
     )
     assert HeuristicReader().max_answer_tokens == settings.max_answer_tokens

@@ -233,6 +233,14 @@ ONNX_TEXTS = [
 
 
 @pytest.fixture(scope="module")
+def fp32_reader(marker_model: Path) -> TransformersReader:
+    """ONNX is fp32: its reference is torch in fp32, whatever `auto` picks on this machine."""
+    r = TransformersReader(str(marker_model), max_answer_tokens=10, max_length=64, stride=16, precision="fp32")
+    r.warm_up()
+    return r
+
+
+@pytest.fixture(scope="module")
 def onnx_reader(marker_model: Path, onnx_cache: Path) -> TransformersReader:
     r = TransformersReader(
         str(marker_model), max_answer_tokens=10, max_length=64, stride=16, backend="onnx", onnx_cache_dir=onnx_cache
@@ -241,7 +249,10 @@ def onnx_reader(marker_model: Path, onnx_cache: Path) -> TransformersReader:
     return r
 
 
-def test_onnx_logits_match_torch_on_every_window(reader: TransformersReader, onnx_reader: TransformersReader) -> None:
+def test_onnx_logits_match_torch_on_every_window(
+    fp32_reader: TransformersReader, onnx_reader: TransformersReader
+) -> None:
+    reader = fp32_reader
     windows = encode_windows(reader.tokenizer, "What was the dose?", ONNX_TEXTS, reader.max_length, reader.stride)
     assert len(windows) >= 6
     torch_start, torch_end = reader._logits(windows)
@@ -251,9 +262,10 @@ def test_onnx_logits_match_torch_on_every_window(reader: TransformersReader, onn
     assert float((onnx_end - torch_end).abs().max()) < 1e-4
 
 
-def test_onnx_reader_gives_torch_answers(reader: TransformersReader, onnx_reader: TransformersReader) -> None:
+def test_onnx_reader_gives_torch_answers(fp32_reader: TransformersReader, onnx_reader: TransformersReader) -> None:
     """The best answer is identical; below it the marker model scores many spans exactly alike (logit 0), and
     float noise may order such ties differently, so the rest is compared by score only."""
+    reader = fp32_reader
     docs = {f"d{i}": Document(id=f"d{i}", text=t) for i, t in enumerate(ONNX_TEXTS)}
     groups = [[d] for d in docs.values()] + [list(docs.values())]
     for question in ("What was the dose?", "Where is the answer?", "why " * 200):
@@ -289,3 +301,29 @@ def test_a_second_onnx_warm_up_reuses_the_export(
 def test_unknown_reader_backend_lists_the_choices(marker_model: Path) -> None:
     with pytest.raises(ValueError, match=r"choose one of: torch, onnx$"):
         TransformersReader(str(marker_model), backend="tensorrt")
+
+
+def test_precision_auto_follows_the_cpu_and_bf16_reads_the_same_answer(
+    marker_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.readers import precision
+
+    text = f"Intro. {FILLER}. Result: {START} dose was 300 mg {END}. Closing."
+    doc = Document(id="d1", text=text)
+    got = {}
+    for flags, expected in (({"avx2"}, "fp32"), ({"avx2", "avx512_bf16"}, "bf16")):
+        monkeypatch.setattr(precision, "cpu_flags", lambda flags=flags: set(flags))
+        r = TransformersReader(str(marker_model), max_answer_tokens=10, max_length=64, stride=16, device="cpu")
+        r.warm_up()
+        assert r.precision is precision.Precision.AUTO and r.active_precision.value == expected
+        got[expected] = r.run("What was the dose?", passages_for(doc, [(0, len(text))]), {"d1": doc})
+        check_invariants(got[expected], {"d1": doc})
+    assert got["bf16"][0].text == got["fp32"][0].text == f"{START} dose was 300 mg {END}"
+    assert (got["bf16"][0].start, got["bf16"][0].end) == (got["fp32"][0].start, got["fp32"][0].end)
+    assert got["bf16"][0].score == pytest.approx(got["fp32"][0].score, abs=0.02)
+
+
+def test_onnx_backend_reads_fp32_and_refuses_bf16(marker_model: Path) -> None:
+    with pytest.raises(ValueError, match="bf16 is for the torch reader backend only"):
+        TransformersReader(str(marker_model), backend="onnx", precision="bf16")
+    assert TransformersReader(str(marker_model), backend="onnx").precision == "auto"  # resolved to fp32 on warm-up

@@ -202,7 +202,7 @@ def test_schedule_and_dev_sample_are_fixed() -> None:
 
 
 def test_bf16_is_refused_on_a_cpu_that_would_emulate_it() -> None:
-    from qa.readers.transformers_reader import Precision
+    from qa.readers.precision import Precision
     from qa.training.trainer import check_precision
 
     with pytest.raises(TrainingError, match="--precision fp32"):
