@@ -19,7 +19,7 @@ from qa.readers.base import ReaderKind
 DEFAULT_WEIGHTS = "0,0.1,0.2,0.3,0.5"
 DEFAULT_THRESHOLDS = ",".join(f"{t / 100:.2f}" for t in range(0, 100, 5))
 DEFAULT_HEURISTIC_WEIGHTS = "0.1,0.2,0.3,0.5,0.7"
-DEFAULT_COVERAGE_EXPONENTS = "0,0.5,1,2,3"
+DEFAULT_COVERAGE_EXPONENTS = "0,0.5,1,2,3,4,6"  # 3 won at the edge of 0-3 (calibration of 2026-12-03)
 
 
 def _floats(text: str, what: str) -> list[float]:

@@ -33,15 +33,29 @@ def test_bad_values_name_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(top_k=0, _env_file=None)
 
 
-def test_embedding_backend_is_a_setting_whose_errors_list_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
-    from index.embedder import EmbedderBackend
-
-    monkeypatch.setenv("QA_EMBEDDING_BACKEND", "onnx-int8")
-    assert Settings(_env_file=None).embedding_backend is EmbedderBackend.ONNX_INT8
-    monkeypatch.setenv("QA_EMBEDDING_BACKEND", "tensorrt")
-    with pytest.raises(ValidationError, match="embedding_backend") as err:
+@pytest.mark.parametrize(
+    ("field", "good", "bad", "choices"),
+    [
+        ("embedding_backend", "onnx-int8", "tensorrt", "'torch', 'onnx' or 'onnx-int8'"),
+        ("reader_precision", "fp32", "int4", "'auto', 'fp32' or 'bf16'"),
+    ],
+)
+def test_enum_settings_read_the_environment_and_their_errors_list_the_choices(
+    monkeypatch: pytest.MonkeyPatch, field: str, good: str, bad: str, choices: str
+) -> None:
+    variable = f"QA_{field.upper()}"
+    monkeypatch.setenv(variable, good)
+    assert getattr(Settings(_env_file=None), field).value == good
+    monkeypatch.setenv(variable, bad)
+    with pytest.raises(ValidationError, match=field) as err:
         Settings(_env_file=None)
-    assert "'torch', 'onnx' or 'onnx-int8'" in str(err.value)
+    assert choices in str(err.value)
+
+
+def test_reader_precision_defaults_to_auto() -> None:
+    from qa.readers.precision import Precision
+
+    assert Settings(_env_file=None).reader_precision is Precision.AUTO
 
 
 def test_one_onnx_cache_per_user_is_shared_by_every_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -79,18 +93,6 @@ def test_an_onnx_cache_that_cannot_be_created_names_the_setting(
     cache = Settings(_env_file=None).onnx_cache_path()
     with pytest.raises(ModelLoadError, match=r"cannot create the ONNX export cache .*set QA_ONNX_CACHE_DIR"):
         prepare_cache(cache / "entry")
-
-
-def test_reader_precision_is_a_setting_whose_errors_list_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
-    from qa.readers.precision import Precision
-
-    assert Settings(_env_file=None).reader_precision is Precision.AUTO
-    monkeypatch.setenv("QA_READER_PRECISION", "fp32")
-    assert Settings(_env_file=None).reader_precision is Precision.FP32
-    monkeypatch.setenv("QA_READER_PRECISION", "int4")
-    with pytest.raises(ValidationError, match="reader_precision") as err:
-        Settings(_env_file=None)
-    assert "'auto', 'fp32' or 'bf16'" in str(err.value)
 
 
 def test_library_defaults_are_the_product_defaults() -> None:
