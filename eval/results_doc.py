@@ -172,10 +172,11 @@ def latency_line(latency: dict[str, Any] | None, peers: dict[str, Any] | None) -
             if r["threads"] != 1:
                 continue  # the 2-thread pass of this run was measured beside other work: see the JSON
             agree = r["agreement"]
+            precision = f" ({peers['ours']['precision']})" if peers["ours"].get("precision") else ""
             parts.append(
                 f"Reader latency on the same {peers['passages_per_question']['p50']:.0f} passages per question "
                 f"({peers['questions']} seed_dev questions, 1 thread, load {peers['machine']['load_before'][0]}-"
-                f"{peers['machine']['load_after'][0]}): ours p50 {r['ours_ms']['p50']:.0f} ms / p95 "
+                f"{peers['machine']['load_after'][0]}): ours{precision} p50 {r['ours_ms']['p50']:.0f} ms / p95 "
                 f"{r['ours_ms']['p95']:.0f} ms, Haystack's ExtractiveReader on the same model folder p50 "
                 f"{r['haystack_ms']['p50']:.0f} / p95 {r['haystack_ms']['p95']:.0f} ms (ratio "
                 f"{r['ours_over_theirs']['p50']}); same best span {agree['same_best_span']}/{agree['n']} "

@@ -296,6 +296,7 @@ def bench_reader_peers(
         "ours": {
             "reader": type(reader).__name__,
             "backend": str(settings.reader_backend.value),
+            "precision": str(reader.active_precision),
             "max_length": reader.max_length,
             "stride": reader.stride,
             "batch_size": reader.batch_size,
