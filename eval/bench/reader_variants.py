@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> None:
     rows, answers, outcomes = [], {}, {}
     for variant in args.variants:
         backend, _, precision = variant.partition(":")
-        update = {
+        update = {  # the harness's pipeline defaults to the heuristic reader: every variant is the trained one
+            "reader": ReaderKind.TRANSFORMERS,
             "reader_backend": ReaderBackend.parse(backend),
             "reader_precision": Precision.parse(precision or "auto"),
         }
