@@ -8,19 +8,18 @@ others report how often their best span (text, document, offsets) and their fina
 service would return first, or no answer) equal its own, and the largest score difference on a shared span.
 
     nice .venv/bin/python -m eval.bench.reader_variants ../shared/gold/seed_dev.jsonl qa/data/reader 45 \
-        torch:fp32 torch:bf16 --out docs/results/reader-precision.json
+        torch:fp32 torch:auto --out docs/results/reader-precision-seed_dev.json
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
 
-from eval.bench.common import envelope, load_average, write_json
+from eval.bench.common import envelope, load_average, percentiles, write_json
 from eval.datasets import load_gold
 from eval.runner import EvalRunner
 from qa.answers import QAResult
@@ -37,11 +36,6 @@ def _outcome(result: QAResult) -> tuple[str, str, int, int] | None:
         return None
     a = result.answers[0]
     return (a.text, a.doc_id, a.start, a.end)
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -92,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
             {
                 "variant": variant,
                 "active_precision": str(reader.active_precision),
-                "ms": {"p50": round(statistics.median(ms), 1), "p95": round(_percentile(ms, 0.95), 1)},
+                "ms": {k: round(v, 1) for k, v in percentiles(ms).items() if k in ("p50", "p95")},
                 "answered": sum(o is not None for o in outcomes[variant]),
             }
         )
