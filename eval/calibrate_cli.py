@@ -1,7 +1,9 @@
 """`qa calibrate`: read several dev sets once, then sweep the reader's threshold and retrieval weight.
 
 Each `--set GOLD:CONDITION` is one dev set (`retrieved`, `oracle` or `without-gold`: see eval.calibration).
-The report holds every (weight, threshold) row with each set's scores, and the row with the best mean F1.
+The report holds every (weight, threshold) row with each set's scores, and the row with the best mean F1; then,
+at that row, every secondary ratio (how far below the best answer a further answer may still be listed) with the
+listed answers' scores, and the ratio with the best mean list F1.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ DEFAULT_WEIGHTS = "0,0.1,0.2,0.3,0.5"
 DEFAULT_THRESHOLDS = ",".join(f"{t / 100:.2f}" for t in range(0, 100, 5))
 DEFAULT_HEURISTIC_WEIGHTS = "0.1,0.2,0.3,0.5,0.7"
 DEFAULT_COVERAGE_EXPONENTS = "0,0.5,1,2,3,4,6"  # 3 won at the edge of 0-3 (calibration of 2026-12-03)
+DEFAULT_SECONDARY_RATIOS = "0,0.25,0.5,0.6,0.7,0.8,0.9,1"
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -59,6 +62,14 @@ def calibrate_command(
             help="Exponents of question coverage to try (qa/coverage.py; 0 is off and always tried).",
         ),
     ] = DEFAULT_COVERAGE_EXPONENTS,
+    secondary_ratios: Annotated[
+        str,
+        typer.Option(
+            "--secondary-ratios",
+            help="Shares of the best answer's score a further answer needs to be listed (0 is off and always "
+            "tried); chosen after the threshold, by the listed answers' mean F1.",
+        ),
+    ] = DEFAULT_SECONDARY_RATIOS,
     embedding_backend: Annotated[EmbedderBackend | None, typer.Option("--embedding-backend")] = None,
     cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("var/eval-cache"),
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -76,7 +87,7 @@ def calibrate_command(
     from tqdm import tqdm
 
     from common.errors import QAError
-    from eval.calibration import Condition, best, collect, sweep
+    from eval.calibration import Condition, best, best_secondary, collect, secondary_sweep, sweep
     from eval.datasets import load_gold
     from eval.runner import EvalRunner
     from qa.commands import err_console, fail, load_settings
@@ -122,10 +133,17 @@ def calibrate_command(
     exponents = sorted({0.0, *_floats(coverage_exponents, "--coverage-exponents")})
     if any(e < 0 for e in exponents):
         fail("--coverage-exponents must be >= 0")
+    ratios = sorted({0.0, *_floats(secondary_ratios, "--secondary-ratios")})
+    if any(not 0 <= r <= 1 for r in ratios):
+        fail("--secondary-ratios must lie in [0, 1]")
     rows = sweep(collected, _floats(weights, "--weights"), _floats(thresholds, "--thresholds"), mixes, exponents)
     alone = best([r for r in rows if r["heuristic_weight"] is None])
     mixed = [r for r in rows if r["heuristic_weight"] is not None]
     chosen = best(rows)
+    # The listing is chosen after the top answer and abstention are: it changes neither.
+    listing_alone = secondary_sweep(collected, alone, ratios, settings.max_answers)
+    listing_chosen = secondary_sweep(collected, chosen, ratios, settings.max_answers)
+    secondary_alone, secondary_chosen = best_secondary(listing_alone), best_secondary(listing_chosen)
 
     def curve(row: dict) -> list[dict]:
         """Every threshold at the row's weights: how answering trades against abstaining."""
@@ -147,6 +165,11 @@ def calibrate_command(
         "best_combined": best(mixed) if mixed else None,
         "curve": curve(chosen),
         "curve_reader_alone": curve(alone),
+        "max_answers": settings.max_answers,
+        "secondary": secondary_chosen,
+        "secondary_reader_alone": secondary_alone,
+        "listing": listing_chosen,
+        "listing_reader_alone": listing_alone,
         "rows": rows,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -163,6 +186,10 @@ def calibrate_command(
         )
         for name, s in row["sets"].items():
             typer.echo(f"  {name}: {json.dumps(s)}")
+    for label, row in (("reader alone", secondary_alone), ("best", secondary_chosen)):
+        typer.echo(f"{label}: secondary ratio {row['secondary_ratio']} mean list F1 {row['mean_list_f1']}")
+        for name, s in row["sets"].items():
+            typer.echo(f"  {name}: {json.dumps(s)}")
     zero = next((r for r in rows if r["retrieval_weight"] == chosen["retrieval_weight"] and r["threshold"] == 0), None)
     if zero is not None:
         typer.echo(f"same weight, never abstaining: mean F1 {zero['mean_f1']}")
@@ -174,12 +201,14 @@ def calibrate_command(
             "min_answer_score": alone["threshold"],
             "retrieval_weight": alone["retrieval_weight"],
             "coverage_exponent": alone["coverage_exponent"],
+            "secondary_ratio": secondary_alone["secondary_ratio"],
             "top_k": settings.top_k,
             "expand_documents": settings.expand_documents,
             "reader_precision": precision,
             "chosen_by": "best mean F1 over the dev sets (SQuAD 2.0 scoring), qa calibrate",
             "mean_f1": alone["mean_f1"],
             "sets": alone["sets"],
+            "listing": secondary_alone,
         }
         if combined and chosen["heuristic_weight"] is not None:
             calibration["combined"] = {
@@ -187,8 +216,10 @@ def calibrate_command(
                 "min_answer_score": chosen["threshold"],
                 "retrieval_weight": chosen["retrieval_weight"],
                 "coverage_exponent": chosen["coverage_exponent"],
+                "secondary_ratio": secondary_chosen["secondary_ratio"],
                 "mean_f1": chosen["mean_f1"],
                 "sets": chosen["sets"],
+                "listing": secondary_chosen,
             }
         target = write_calibration / CALIBRATION_FILE
         target.write_text(json.dumps(calibration, indent=1) + "\n", encoding="utf-8")

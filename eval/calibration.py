@@ -236,6 +236,67 @@ def sweep(
     return rows
 
 
+def listed(
+    question: QuestionCandidates,
+    row: dict[str, Any],
+    max_answers: int,
+    secondary_ratio: float,
+) -> list[Answer]:
+    """Every answer the pipeline lists for the question at a sweep row's settings and this secondary ratio."""
+    candidates = question.candidates_at(row["heuristic_weight"], row.get("coverage_exponent", 0.0))
+    ranked = combine_with_retrieval(candidates, question.doc_ranks, row["retrieval_weight"])
+    return rank_answers(ranked, max_answers, row["threshold"], secondary_ratio)
+
+
+def _listing_summary(questions: Sequence[QuestionCandidates], lists: Sequence[list[Answer]]) -> dict[str, Any]:
+    """How right the listed answers are, each counting the same: per question the mean F1 of what is listed
+    (an answerable question with nothing listed scores 0, an unanswerable one 1 when nothing is listed, else 0),
+    and the answers after the first on their own."""
+    list_f1 = 0.0
+    secondary_f1: list[float] = []
+    listed_n = answered = 0
+    for q, answers in zip(questions, lists, strict=True):
+        if answers:
+            answered += 1
+            listed_n += len(answers)
+        if not q.answerable:
+            list_f1 += not answers
+            continue
+        f1s = [f1_score(a.text, q.golds) for a in answers]
+        list_f1 += sum(f1s) / len(f1s) if f1s else 0.0
+        secondary_f1 += f1s[1:]
+    n = len(questions)
+    return {
+        "list_f1": round(list_f1 / n, 4) if n else None,
+        "answers_per_answered": round(listed_n / answered, 3) if answered else None,
+        "secondary_listed": listed_n - answered,
+        "secondary_f1": round(sum(secondary_f1) / len(secondary_f1), 4) if secondary_f1 else None,
+    }
+
+
+def secondary_sweep(
+    sets: dict[str, list[QuestionCandidates]],
+    row: dict[str, Any],
+    ratios: Sequence[float],
+    max_answers: int,
+) -> list[dict[str, Any]]:
+    """At a chosen row's ranking and threshold (the top answer and abstention stay as they are), every secondary
+    ratio: each set's listing scores and their mean list F1 (every set counts the same)."""
+    out = []
+    for ratio in ratios:
+        per_set = {
+            name: _listing_summary(qs, [listed(q, row, max_answers, ratio) for q in qs]) for name, qs in sets.items()
+        }
+        f1s = [s["list_f1"] for s in per_set.values() if s["list_f1"] is not None]
+        out.append({"secondary_ratio": ratio, "mean_list_f1": round(sum(f1s) / len(f1s), 4), "sets": per_set})
+    return out
+
+
+def best_secondary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Highest mean list F1; ties go to the higher ratio (list fewer answers when it costs nothing)."""
+    return max(rows, key=lambda r: (r["mean_list_f1"], r["secondary_ratio"]))
+
+
 def best(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Highest mean F1; ties go to the lower weights and exponent, then the higher threshold (abstain when unsure)."""
     return max(
@@ -243,7 +304,7 @@ def best(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         key=lambda r: (
             r["mean_f1"],
             -(r["heuristic_weight"] or 0.0),
-            -r.get("coverage_exponent", 0.0),
+            -r["coverage_exponent"],
             -r["retrieval_weight"],
             r["threshold"],
         ),

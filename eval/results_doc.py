@@ -245,6 +245,39 @@ def readme_block() -> str:
     return "\n".join([BEGIN, *lines, END])
 
 
+def listing_section(trained: dict[str, Any] | None) -> list[str]:
+    """The secondary ratio of the trained reader: every ratio tried, and the listing at the chosen one."""
+    chosen = (trained or {}).get("secondary_reader_alone")
+    curve = (trained or {}).get("listing_reader_alone")
+    if not chosen or not curve:
+        return []
+    names = list(chosen["sets"])
+    lines = [
+        f"### Further answers, trained reader: secondary ratio {chosen['secondary_ratio']}",
+        "",
+        f"An answer after the first is listed only when its score reaches this share of the first's (up to "
+        f"{trained.get('max_answers')} answers). The ratio is chosen after the threshold, by the listed answers' "
+        "mean F1 (per question, the mean F1 of what is listed; an unanswerable question scores 1 when nothing is "
+        "listed), so it changes neither the first answer nor abstention.",
+        "",
+        _row(["secondary ratio", *[SET_NAMES.get(n, n).split(" (")[0] for n in names], "mean list F1"]),
+        "|---:|" + "---:|" * (len(names) + 1),
+    ]
+    for r in curve:
+        lines.append(_row([r["secondary_ratio"], *[_f(r["sets"][n]["list_f1"]) for n in names], _f(r["mean_list_f1"])]))
+    lines += [
+        "",
+        _row(["dev set, at the chosen ratio", "answers listed per answered question", "further answers", "their F1"]),
+        "|---|---:|---:|---:|",
+    ]
+    for n in names:
+        s = chosen["sets"][n]
+        lines.append(
+            _row([SET_NAMES.get(n, n), _f(s["answers_per_answered"]), s["secondary_listed"], _f(s["secondary_f1"])])
+        )
+    return [*lines, ""]
+
+
 def reader_doc() -> str:
     heuristic, trained = _load("calibration-heuristic.json"), _load("calibration-trained.json")
     lines = [
@@ -297,6 +330,7 @@ def reader_doc() -> str:
         cmd = report.get("command")
         if cmd:
             lines += ["```console", cmd, "```", ""]
+    lines += listing_section(trained)
     lines += oracle_table(_load("oracle.json"))
     training = json.loads(TRAINING.read_text(encoding="utf-8")) if TRAINING.is_file() else None
     lines += ["", training_line(training), "", *training_section(training)]

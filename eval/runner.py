@@ -378,6 +378,9 @@ class EvalRunner:
             "coverage_exponent": (
                 self.pipeline.coverage_exponent(self.pipeline.reader(config.reader)) if config.reader else None
             ),
+            "secondary_ratio": (
+                self.pipeline.secondary_ratio(self.pipeline.reader(config.reader)) if config.reader else None
+            ),
             "expand_documents": s.expand_documents,
             "max_answer_tokens": s.max_answer_tokens,
             "fusion": {

@@ -363,7 +363,8 @@ class QAPipeline:
             candidates = weigh_by_coverage(candidates, coverage, exponent)
         ranks = document_ranks([p.chunk.doc_id for p in passages])
         candidates = combine_with_retrieval(candidates, ranks, self.retrieval_weight(chosen))
-        ranked = rank_answers(candidates, n, self.min_score(chosen) if min_score is None else min_score)
+        threshold = self.min_score(chosen) if min_score is None else min_score
+        ranked = rank_answers(candidates, n, threshold, self.secondary_ratio(chosen))
         documents = snap.index.documents
         return [a.with_citation(documents[a.doc_id]) if a.doc_id in documents else a for a in ranked]
 
@@ -388,6 +389,10 @@ class QAPipeline:
     def retrieval_weight(self, reader: Reader) -> float:
         w = self.settings.retrieval_weight
         return reader.retrieval_weight if w is None else w
+
+    def secondary_ratio(self, reader: Reader) -> float:
+        r = self.settings.secondary_ratio
+        return reader.secondary_ratio if r is None else r
 
     def _prepare(self, ask: Ask) -> _Prepared:
         return _Prepared(

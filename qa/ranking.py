@@ -25,17 +25,21 @@ def sentence_key(answer: Answer) -> tuple[str, int]:
     return answer.doc_id, answer.start
 
 
-def rank_answers(answers: Iterable[Answer], max_answers: int, min_score: float) -> list[Answer]:
+def rank_answers(
+    answers: Iterable[Answer], max_answers: int, min_score: float, secondary_ratio: float = 0.0
+) -> list[Answer]:
     """Best first; one answer per normalised text (the same fact from overlapping chunks or documents), one per
     overlapping document span, and one per sentence: the other values of the sentence that holds a better
     answer belong to another arm, group or time point ("16.4 months with STRIDE and 13.8 months with
-    sorafenib") and are not answers to the same question. Nothing under `min_score`."""
+    sorafenib") and are not answers to the same question. Nothing under `min_score`, and no answer after the
+    first under `secondary_ratio` times the first's score: a runner-up far below the best is most often another
+    fact of the passage (the rate of the adverse event beside the survival asked for), not a second answer."""
     ordered = sorted(answers, key=lambda a: (-a.score, a.doc_id, a.start, a.end))
     kept: list[Answer] = []
     seen_text: set[str] = set()
     seen_sentences: set[tuple[str, int]] = set()
     for ans in ordered:
-        if ans.score < min_score:
+        if ans.score < min_score or (kept and ans.score < secondary_ratio * kept[0].score):
             break
         key = answer_key(ans)
         if key in seen_text:

@@ -132,6 +132,13 @@ class Settings(BaseSettings):
         "document to this power (qa/coverage.py; 0: off); default: the value calibrated for the reader.",
     )
     max_answers: int = Field(3, ge=1, le=20)
+    secondary_ratio: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="An answer after the first is listed only when its score reaches this share of the first's "
+        "(0: off); default: the value calibrated for the reader (listed answers' mean F1 on the dev sets).",
+    )
     min_answer_score: float | None = Field(
         None,
         ge=0,

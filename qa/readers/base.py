@@ -50,14 +50,16 @@ class Reader(Protocol):
     """Readers score candidates in [0, 1]; ranking, deduplication and abstention happen in `qa.ranking`.
 
     A score means something only on its own reader's scale, so each reader carries the abstention threshold
-    and the retrieval weight calibrated for it (`min_score`, `retrieval_weight`), and the exponent of question
-    coverage (`qa.coverage`; 0 is off); settings override them.
+    and the retrieval weight calibrated for it (`min_score`, `retrieval_weight`), the exponent of question
+    coverage (`qa.coverage`; 0 is off) and the share of the best answer's score a further answer needs to be
+    listed (`secondary_ratio`; 0 is off); settings override them.
     """
 
     name: str
     min_score: float
     retrieval_weight: float
     coverage_exponent: float
+    secondary_ratio: float
 
     def warm_up(self) -> None: ...
 

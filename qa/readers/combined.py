@@ -59,6 +59,7 @@ class CombinedReader:
         self.min_score = trained.min_score
         self.retrieval_weight = trained.retrieval_weight
         self.coverage_exponent = trained.coverage_exponent
+        self.secondary_ratio = trained.secondary_ratio
 
     def warm_up(self) -> None:
         self.trained.warm_up()
@@ -70,9 +71,11 @@ class CombinedReader:
             self.min_score = float(combined["min_answer_score"])
             self.retrieval_weight = float(combined["retrieval_weight"])
             self.coverage_exponent = float(combined.get("coverage_exponent", 0.0))
+            self.secondary_ratio = float(combined.get("secondary_ratio", 0.0))
         else:
             self.min_score, self.retrieval_weight = self.trained.min_score, self.trained.retrieval_weight
             self.coverage_exponent = self.trained.coverage_exponent
+            self.secondary_ratio = self.trained.secondary_ratio
 
     def run(
         self,

@@ -179,6 +179,7 @@ class TransformersReader:
         self.min_score = UNCALIBRATED_MIN_SCORE
         self.retrieval_weight = 0.0
         self.coverage_exponent = 0.0
+        self.secondary_ratio = 0.0
         self.calibration: dict[str, Any] | None = None
         self.precision = Precision.parse(precision)
         self.backend = ReaderBackend.parse(backend)
@@ -254,15 +255,18 @@ class TransformersReader:
         try:
             calibration = json.loads(path.read_text(encoding="utf-8"))
             min_score, weight = float(calibration["min_answer_score"]), float(calibration["retrieval_weight"])
-            exponent = float(calibration.get("coverage_exponent", 0.0))  # older calibrations have none: off
+            # older calibrations have neither: both off
+            exponent = float(calibration.get("coverage_exponent", 0.0))
+            ratio = float(calibration.get("secondary_ratio", 0.0))
         except (ValueError, KeyError, TypeError) as err:
             raise ModelLoadError(f"{path}: not a reader calibration ({type(err).__name__}: {err})") from err
-        if not (0 <= min_score <= 1 and 0 <= weight <= 1) or exponent < 0:
+        if not (0 <= min_score <= 1 and 0 <= weight <= 1 and 0 <= ratio <= 1) or exponent < 0:
             raise ModelLoadError(
-                f"{path}: min_answer_score and retrieval_weight must lie in [0, 1], coverage_exponent >= 0"
+                f"{path}: min_answer_score, retrieval_weight and secondary_ratio must lie in [0, 1], "
+                "coverage_exponent >= 0"
             )
         self.min_score, self.retrieval_weight, self.calibration = min_score, weight, calibration
-        self.coverage_exponent = exponent
+        self.coverage_exponent, self.secondary_ratio = exponent, ratio
 
     def _onnx_model(self, path: str) -> OnnxQAModel:
         try:

@@ -178,6 +178,20 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
         lines += _table(
             ["dev set", "questions", "unanswerable", "EM", "F1", "F1 answerable", "no-answer P", "no-answer R"], rows
         )
+        listing = calibration.get("listing")
+        if listing:
+            lines += [
+                "",
+                f"An answer after the first is listed only when its score reaches **{listing['secondary_ratio']}** "
+                "of the first's, the share with the best mean F1 of the listed answers on the same sets (mean "
+                f"{listing['mean_list_f1']}; the first answer and abstention stay as above):",
+                "",
+            ]
+            rows = [
+                [name, s["list_f1"], s["answers_per_answered"], s["secondary_listed"], s["secondary_f1"]]
+                for name, s in listing["sets"].items()
+            ]
+            lines += _table(["dev set", "list F1", "answers listed per answered", "further answers", "their F1"], rows)
         lines += [
             "",
             f"Read with: top_k {calibration.get('top_k')}, expand_documents {calibration.get('expand_documents')}"

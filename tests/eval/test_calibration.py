@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eval.calibration import QuestionCandidates, best, decide, score, sweep
+from eval.calibration import QuestionCandidates, best, best_secondary, decide, listed, score, secondary_sweep, sweep
 from qa.answers import make_answer
 from qa.ranking import combine_with_retrieval, rank_answers
 
@@ -72,3 +72,25 @@ def test_coverage_exponent_replays_the_pipelines_weighing() -> None:
     rows = sweep({"u": [unanswerable], "a": [answerable]}, [0.0], [0.5], coverage_exponents=(0.0, 2.0))
     assert {r["coverage_exponent"]: r["mean_f1"] for r in rows} == {0.0: 0.5, 2.0: 1.0}
     assert best(rows)["coverage_exponent"] == 2.0
+
+
+def test_secondary_sweep_keeps_the_top_answer_and_scores_what_is_listed() -> None:
+    """A runner-up that is wrong costs the listing half of that question; one that is right (the top answer being
+    wrong) earns half; the chosen ratio is the best mean over sets, ties to the higher ratio."""
+    wrong_runner_up = question(["16.4 months"], cand("16.4 months", 0.8), cand("25.8%", 0.3))
+    right_runner_up = question(["25.8%"], cand("16.4 months", 0.6), cand("25.8%", 0.5))
+    unanswerable = question([], cand("25.8%", 0.1))
+    sets = {"a": [wrong_runner_up], "b": [right_runner_up], "c": [unanswerable]}
+    row = {"heuristic_weight": None, "coverage_exponent": 0.0, "retrieval_weight": 0.0, "threshold": 0.2}
+    assert [a.text for a in listed(wrong_runner_up, row, 3, 0.0)] == ["16.4 months", "25.8%"]
+    assert [a.text for a in listed(wrong_runner_up, row, 3, 0.5)] == ["16.4 months"]
+    rows = {r["secondary_ratio"]: r for r in secondary_sweep(sets, row, [0.0, 0.5, 0.9], 3)}
+    assert rows[0.0]["sets"]["a"]["list_f1"] == 0.5 and rows[0.0]["sets"]["b"]["list_f1"] == 0.5
+    assert rows[0.5]["sets"]["a"]["list_f1"] == 1.0 and rows[0.5]["sets"]["b"]["list_f1"] == 0.5
+    assert rows[0.9]["sets"]["b"]["list_f1"] == 0.0 and rows[0.9]["sets"]["b"]["secondary_listed"] == 0
+    assert rows[0.0]["sets"]["a"]["secondary_f1"] == 0.0 and rows[0.0]["sets"]["b"]["secondary_f1"] == 1.0
+    assert all(r["sets"]["c"]["list_f1"] == 1.0 for r in rows.values())  # abstained at the threshold throughout
+    assert rows[0.5]["mean_list_f1"] == pytest.approx((1.0 + 0.5 + 1.0) / 3, abs=1e-4)
+    assert best_secondary(list(rows.values()))["secondary_ratio"] == 0.5
+    tie = [{"secondary_ratio": 0.6, "mean_list_f1": 0.8}, {"secondary_ratio": 0.8, "mean_list_f1": 0.8}]
+    assert best_secondary(tie)["secondary_ratio"] == 0.8

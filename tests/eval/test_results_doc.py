@@ -85,3 +85,19 @@ def test_precision_line_reports_each_variant_against_the_fp32_reference() -> Non
     assert "seed_dev.jsonl" in line and report["command"] in line
     assert results_doc.precision_line({**report, "results": report["results"][:1]}) == ""
     assert results_doc.precision_line(None) == ""
+
+
+def test_listing_section_shows_every_ratio_and_the_chosen_listing() -> None:
+    def listing(ratio: float, list_f1: float) -> dict:
+        s = {"list_f1": list_f1, "answers_per_answered": 1.2, "secondary_listed": 7, "secondary_f1": 0.25}
+        return {"secondary_ratio": ratio, "mean_list_f1": list_f1, "sets": {"seed_dev.jsonl:retrieved": s}}
+
+    curve = [listing(0.0, 0.41), listing(0.8, 0.52)]
+    lines = results_doc.listing_section(
+        {"max_answers": 3, "secondary_reader_alone": curve[1], "listing_reader_alone": curve}
+    )
+    text = "\n".join(lines)
+    assert "secondary ratio 0.8" in lines[0] and "up to 3 answers" in text
+    assert "| 0.0 | 0.410 | 0.410 |" in text and "| 0.8 | 0.520 | 0.520 |" in text
+    assert "| 1.200 | 7 | 0.250 |" in text
+    assert results_doc.listing_section({"best": {}}) == [] and results_doc.listing_section(None) == []

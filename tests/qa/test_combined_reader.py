@@ -48,6 +48,7 @@ class Fixed:
             calibration,
         )
         self.coverage_exponent = 1.0
+        self.secondary_ratio = 0.5
 
     def warm_up(self) -> None: ...
 
@@ -61,12 +62,18 @@ def test_combined_reader_takes_its_calibration_from_the_trained_models_folder() 
     reader = CombinedReader(trained, heuristic)
     reader.warm_up()
     assert (reader.heuristic_weight, reader.min_score, reader.retrieval_weight) == (0.0, 0.4, 0.1)
-    assert reader.coverage_exponent == 1.0  # the trained reader's, without a combined calibration
+    assert reader.coverage_exponent == 1.0 and reader.secondary_ratio == 0.5  # the trained reader's
     trained.calibration = {
-        "combined": {"heuristic_weight": 0.3, "min_answer_score": 0.2, "retrieval_weight": 0.0, "coverage_exponent": 2}
+        "combined": {
+            "heuristic_weight": 0.3,
+            "min_answer_score": 0.2,
+            "retrieval_weight": 0.0,
+            "coverage_exponent": 2,
+            "secondary_ratio": 0.9,
+        }
     }
     reader.warm_up()
     assert (reader.heuristic_weight, reader.min_score, reader.retrieval_weight) == (0.3, 0.2, 0.0)
-    assert reader.coverage_exponent == 2.0
+    assert reader.coverage_exponent == 2.0 and reader.secondary_ratio == 0.9
     [answer] = reader.run("q", [], {}, max_answers=3)
     assert answer.score == pytest.approx(0.7 * 0.6 + 0.3 * 0.8)

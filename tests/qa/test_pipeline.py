@@ -104,10 +104,11 @@ def test_threshold_and_weight_come_from_the_reader_unless_set(demo_pipeline) -> 
     from qa.pipeline import QAPipeline
 
     assert demo_pipeline.coverage_exponent(reader) == reader.coverage_exponent == 0.0
-    update = {"min_answer_score": 0.9, "retrieval_weight": 0.2, "coverage_exponent": 1.5}
+    assert demo_pipeline.secondary_ratio(reader) == reader.secondary_ratio == 0.0
+    update = {"min_answer_score": 0.9, "retrieval_weight": 0.2, "coverage_exponent": 1.5, "secondary_ratio": 0.7}
     custom = QAPipeline(demo_pipeline.settings.model_copy(update=update))
     assert custom.min_score(reader) == 0.9 and custom.retrieval_weight(reader) == 0.2
-    assert custom.coverage_exponent(reader) == 1.5
+    assert custom.coverage_exponent(reader) == 1.5 and custom.secondary_ratio(reader) == 0.7
 
 
 def seed_dev_questions(n: int) -> list[str]:

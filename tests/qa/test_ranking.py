@@ -75,3 +75,19 @@ def test_other_values_of_the_best_answers_sentence_are_not_listed() -> None:
         "16.4 months",
         "13.8 months",
     ]  # another document's sentence is its own evidence
+
+
+def test_secondary_ratio_cuts_answers_far_below_the_best() -> None:
+    text = "Median OS was 16.4 months. The hazard ratio was 0.78. Grade 3 events occurred in 25.8%."
+
+    def at(span: str, score: float):
+        start = text.index(span)
+        return make_answer("q", text, "d", "d#0", 0, len(text), start, start + len(span), "t", score)
+
+    best, close, far = at("16.4 months", 0.8), at("0.78", 0.7), at("25.8%", 0.3)  # 0.875 and 0.375 of the best
+    assert [a.text for a in rank_answers([far, close, best], 5, 0.0)] == ["16.4 months", "0.78", "25.8%"]
+    assert [a.text for a in rank_answers([far, close, best], 5, 0.0, secondary_ratio=0.5)] == ["16.4 months", "0.78"]
+    assert [a.text for a in rank_answers([far, close, best], 5, 0.0, secondary_ratio=0.9)] == ["16.4 months"]
+    # the best answer itself is never cut by the ratio, only by the threshold
+    assert rank_answers([best], 5, 0.0, secondary_ratio=1.0) == [best]
+    assert rank_answers([best], 5, 0.9, secondary_ratio=0.0) == []

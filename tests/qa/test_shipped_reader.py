@@ -35,6 +35,7 @@ def test_the_default_pipeline_reads_with_the_shipped_model(demo_pipeline) -> Non
     assert demo_pipeline.min_score(reader) == reader.min_score == calibration["min_answer_score"]
     assert demo_pipeline.retrieval_weight(reader) == calibration["retrieval_weight"]
     assert demo_pipeline.coverage_exponent(reader) == calibration.get("coverage_exponent", 0.0)
+    assert demo_pipeline.secondary_ratio(reader) == calibration.get("secondary_ratio", 0.0)
 
 
 def test_every_answer_of_the_shipped_model_is_a_verbatim_cited_span(demo_pipeline) -> None:

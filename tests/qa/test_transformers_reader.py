@@ -203,12 +203,20 @@ def test_calibration_beside_the_weights_sets_the_readers_threshold_and_weight(ma
     calibrated = TransformersReader(str(folder), max_length=64, stride=16)
     calibrated.warm_up()
     assert (calibrated.min_score, calibrated.retrieval_weight, calibrated.coverage_exponent) == (0.25, 0.1, 0.0)
+    assert calibrated.secondary_ratio == 0.0  # older calibrations have no ratio: every listed answer kept
     (folder / CALIBRATION_FILE).write_text(
-        json.dumps({"min_answer_score": 0.25, "retrieval_weight": 0.1, "coverage_exponent": 2.0})
+        json.dumps(
+            {"min_answer_score": 0.25, "retrieval_weight": 0.1, "coverage_exponent": 2.0, "secondary_ratio": 0.8}
+        )
     )
     calibrated = TransformersReader(str(folder), max_length=64, stride=16)
     calibrated.warm_up()
-    assert calibrated.coverage_exponent == 2.0
+    assert calibrated.coverage_exponent == 2.0 and calibrated.secondary_ratio == 0.8
+    (folder / CALIBRATION_FILE).write_text(
+        json.dumps({"min_answer_score": 0.25, "retrieval_weight": 0.1, "secondary_ratio": 1.5})
+    )
+    with pytest.raises(ModelLoadError, match="secondary_ratio must lie in"):
+        TransformersReader(str(folder), max_length=64, stride=16).warm_up()
     (folder / CALIBRATION_FILE).write_text(
         json.dumps({"min_answer_score": 0.25, "retrieval_weight": 0.1, "coverage_exponent": -1})
     )
