@@ -11,21 +11,29 @@ weighted by their IDF over the index, that occur in the answer's document,
 and an answer's reader score is multiplied by coverage ** exponent before it is interpolated with the retrieval
 rank and compared with the threshold. The exponent is calibrated per reader with the threshold, on several dev
 sets at once (`qa calibrate`): 0 turns the factor off. Terms are the index's own (`index.lexical.tokenize`:
-stemmed, without stopwords), and a term no chunk uses weighs as much as the rarest one: the word the corpus has
-never seen is the strongest sign that it cannot answer.
+stemmed, without stopwords), and a term no chunk uses weighs as much as the rarest one: the drug name the corpus
+has never seen is the strongest sign that it cannot answer.
+
+Not every word says what a question is about. Everyday English words ("stand for", "what kind", "affect",
+"still") are phrasing: an abstract that answers the question often words it otherwise. A word is everyday when
+it is a whole word of the bundled reader's WordPiece vocabulary (BERT uncased: 30,522 pieces drawn from English
+Wikipedia and books), which few drug, gene or trial names are. Such a word weighs `EVERYDAY_TERM_WEIGHT` of its
+IDF, and nothing when no chunk of the corpus uses it (then it is the question's wording, not a missing topic).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 from index.documents import Document
-from index.lexical import smoothed_idf, tokenize
+from index.lexical import smoothed_idf, tokenize, words_and_terms
 from qa.answers import Answer
 from qa.english import FUNCTION_WORDS
 
@@ -50,12 +58,50 @@ def question_terms(question: str) -> list[str]:
     return sorted(set(tokenize(question)) - _function_stems())
 
 
-def question_idf(question: str, stats: TermStatistics) -> dict[str, float]:
-    """The question's content terms and their IDF over the index's chunks."""
-    terms = question_terms(question)
-    df = stats.document_frequencies(terms)
+EVERYDAY_TERM_WEIGHT = 0.5
+"""Share of its IDF an everyday word of the question weighs (0 when the corpus never uses it). Chosen by
+`python -m eval.bench.coverage_separation` (docs/results/coverage-separation.json) on three sets at once, by
+the AUC with which coverage tells each question's gold document from the best-ranked other one (seed_dev /
+COVID-QA dev / PubMedQA): plain IDF 0.939 / 0.775 / 0.952; 0.25 0.967 / 0.783 / 0.944; 0.5 0.973 / 0.780 /
+0.956; 0.75 0.975 / 0.779 / 0.958. 0.5 and 0.75 tie on the mean (0.903, 0.904); 0.5 leaves fewer gold
+documents under 0.8 coverage, where a calibrated exponent cuts hardest (5 / 33 / 105 against 5 / 40 / 119; plain
+IDF 15 / 42 / 127)."""
+
+VOCABULARY_FILE = Path(__file__).resolve().parent / "data" / "reader" / "tokenizer.json"
+"""The bundled reader's tokenizer: its WordPiece vocabulary defines everyday words, whichever reader reads."""
+
+
+@lru_cache(maxsize=1)
+def everyday_words() -> frozenset[str]:
+    """Whole alphabetic words of the bundled reader's WordPiece vocabulary (continuation pieces "##..." and
+    special tokens left out)."""
+    vocab = json.loads(VOCABULARY_FILE.read_text(encoding="utf-8"))["model"]["vocab"]
+    return frozenset(w for w in vocab if w.isalpha() and w.isascii())
+
+
+def question_idf(
+    question: str,
+    stats: TermStatistics,
+    everyday_weight: float = EVERYDAY_TERM_WEIGHT,
+    unseen_everyday_weight: float = 0.0,
+) -> dict[str, float]:
+    """The question's content terms and their weights: IDF over the index's chunks, times `everyday_weight` for a
+    term from an everyday word the corpus uses and `unseen_everyday_weight` for one it never uses (1.0 and 1.0:
+    plain IDF)."""
+    function = _function_stems()
+    everyday_vocabulary = everyday_words()
+    terms: dict[str, bool] = {}  # term -> whether an everyday word of the question gives it
+    for word, term in words_and_terms(question):
+        if term not in function:
+            terms[term] = terms.get(term, False) or word in everyday_vocabulary
+    df = stats.document_frequencies(sorted(terms))
     n = stats.n_chunks
-    return {t: smoothed_idf(n, df.get(t, 0)) for t in terms}
+    out = {}
+    for t, everyday in sorted(terms.items()):
+        seen = df.get(t, 0) > 0
+        factor = (everyday_weight if seen else unseen_everyday_weight) if everyday else 1.0
+        out[t] = factor * smoothed_idf(n, df.get(t, 0))
+    return out
 
 
 def coverage(idf: Mapping[str, float], document_terms: set[str] | frozenset[str]) -> float:

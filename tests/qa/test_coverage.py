@@ -9,7 +9,16 @@ import pytest
 from index.documents import Document
 from index.lexical import LexicalIndex, tokenize
 from qa.answers import make_answer
-from qa.coverage import DocumentTerms, coverage, document_coverage, question_idf, question_terms, weigh_by_coverage
+from qa.coverage import (
+    EVERYDAY_TERM_WEIGHT,
+    DocumentTerms,
+    coverage,
+    document_coverage,
+    everyday_words,
+    question_idf,
+    question_terms,
+    weigh_by_coverage,
+)
 
 DOCS = {
     "a": Document("a", "Sorafenib improved overall survival in hepatocellular carcinoma: median 10.7 months."),
@@ -46,6 +55,27 @@ def test_a_term_no_chunk_holds_weighs_most_and_common_terms_little(lexical) -> N
     )
     expected = (idf["median"] + idf["overal"] + idf["surviv"]) / sum(idf.values())
     assert cov == {"a": pytest.approx(expected), "b": pytest.approx(expected)} and expected < 0.3
+
+
+def test_everyday_words_are_whole_words_of_the_bundled_vocabulary() -> None:
+    words = everyday_words()
+    assert {"stand", "kind", "median", "survival", "still"} <= words
+    assert not {"sorafenib", "tivozanib", "lenvatinib", "ttup", "cldn6"} & words
+    assert all(w.isalpha() and not w.startswith("#") for w in words) and len(words) > 15_000
+
+
+def test_everyday_words_weigh_less_and_nothing_when_the_corpus_never_uses_them(lexical) -> None:
+    plain = question_idf("What does sorafenib stand for in median survival?", lexical, 1.0, 1.0)
+    idf = question_idf("What does sorafenib stand for in median survival?", lexical)
+    assert idf["sorafenib"] == plain["sorafenib"] > 0  # not an everyday word: full IDF
+    assert idf["median"] == pytest.approx(EVERYDAY_TERM_WEIGHT * plain["median"])  # everyday, in the corpus
+    assert idf["stand"] == 0.0 and plain["stand"] == pytest.approx(math.log(4 / 0.5))  # everyday, never used
+    # the wording "stand for" no longer counts against the document that names the drug and the survival
+    assert coverage(idf, set(tokenize(DOCS["a"].text))) == pytest.approx(1.0)
+    assert coverage(plain, set(tokenize(DOCS["a"].text))) < 0.5
+    # an unknown drug name still weighs as the rarest term: the tivozanib question stays uncovered
+    unknown = question_idf("What was the median overall survival with tivozanib?", lexical)
+    assert unknown["tivozanib"] == pytest.approx(math.log(4 / 0.5))
 
 
 def test_the_document_that_names_the_drug_covers_the_question(lexical) -> None:
