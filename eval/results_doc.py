@@ -6,8 +6,8 @@
 Inputs (each written by a command, named in docs/reader.md): `calibration-heuristic.json` and
 `calibration-trained.json` (`qa calibrate --summary`), `oracle.json` (`qa eval-reader` / `qa eval --oracle`
 lines), `latency.json` (`qa bench latency`), `reader-peers.json` (`qa bench reader-peers`),
-`reader-precision-*.json` (`python -m eval.bench.reader_variants`), and the shipped
-model's `qa/data/reader/training.json`.
+`reader-precision-*.json` (`python -m eval.bench.reader_variants`), `coverage-separation.json`
+(`python -m eval.bench.coverage_separation`), and the shipped model's `qa/data/reader/training.json`.
 """
 
 from __future__ import annotations
@@ -189,6 +189,26 @@ def latency_line(latency: dict[str, Any] | None, peers: dict[str, Any] | None) -
     return " ".join(p for p in parts if p)
 
 
+def coverage_section(report: dict[str, Any] | None) -> list[str]:
+    """How well each weighting of question coverage tells the gold document from the best other one."""
+    if not report:
+        return []
+    weightings = list(report["sets"][0]["weightings"])
+    lines = [
+        "### Question coverage: gold document against the best-ranked other one",
+        "",
+        "AUC (ties half) and gold documents under 0.8 coverage, per weighting `everyday:unseen` (the shares of "
+        "IDF an everyday word weighs when the corpus uses it and when it does not; `1:1` is plain IDF):",
+        "",
+        _row(["set", "questions", *weightings]),
+        "|---|---:|" + "---:|" * len(weightings),
+    ]
+    for s in report["sets"]:
+        cells = [f"{_f(w['auc'])} ({w['gold_under_0.8']})" for w in s["weightings"].values()]
+        lines.append(_row([Path(s["gold"]).name, s["questions"], *cells]))
+    return [*lines, "", f"`{report['command']}`", ""]
+
+
 def precision_line(variants: dict[str, Any] | None) -> str:
     """The reader in fp32 against the default precision (`eval.bench.reader_variants`): speed and agreement."""
     if not variants or len(variants["results"]) < 2:
@@ -331,6 +351,7 @@ def reader_doc() -> str:
         if cmd:
             lines += ["```console", cmd, "```", ""]
     lines += listing_section(trained)
+    lines += coverage_section(_load("coverage-separation.json"))
     lines += oracle_table(_load("oracle.json"))
     training = json.loads(TRAINING.read_text(encoding="utf-8")) if TRAINING.is_file() else None
     lines += ["", training_line(training), "", *training_section(training)]

@@ -101,3 +101,23 @@ def test_listing_section_shows_every_ratio_and_the_chosen_listing() -> None:
     assert "| 0.0 | 0.410 | 0.410 |" in text and "| 0.8 | 0.520 | 0.520 |" in text
     assert "| 1.200 | 7 | 0.250 |" in text
     assert results_doc.listing_section({"best": {}}) == [] and results_doc.listing_section(None) == []
+
+
+def test_coverage_section_shows_each_weighting_per_set() -> None:
+    report = {
+        "command": "python -m eval.bench.coverage_separation gold.jsonl",
+        "sets": [
+            {
+                "gold": "../shared/gold/seed_dev.jsonl",
+                "questions": 43,
+                "weightings": {
+                    "1:1": {"auc": 0.9392, "gold_under_0.8": 15},
+                    "0.5:0": {"auc": 0.9732, "gold_under_0.8": 5},
+                },
+            }
+        ],
+    }
+    text = "\n".join(results_doc.coverage_section(report))
+    assert "| set | questions | 1:1 | 0.5:0 |" in text
+    assert "| seed_dev.jsonl | 43 | 0.939 (15) | 0.973 (5) |" in text and report["command"] in text
+    assert results_doc.coverage_section(None) == []
