@@ -38,9 +38,14 @@ def test_the_default_pipeline_reads_with_the_shipped_model(demo_pipeline) -> Non
     assert demo_pipeline.secondary_ratio(reader) == calibration.get("secondary_ratio", 0.0)
 
 
-def test_every_answer_of_the_shipped_model_is_a_verbatim_cited_span(demo_pipeline) -> None:
+def test_every_answer_of_the_shipped_model_is_a_verbatim_cited_span(demo_pipeline, monkeypatch) -> None:
     documents = demo_pipeline.index.documents
     results = demo_pipeline.run_batch(questions())
+    reader = demo_pipeline.reader(ReaderKind.TRANSFORMERS)
+    ratio = demo_pipeline.secondary_ratio(reader)
+    for result in results:  # what users see: after the first answer, only those near its score
+        assert all(a.score >= ratio * result.answers[0].score for a in result.answers[1:])
+    monkeypatch.setattr(demo_pipeline.settings, "secondary_ratio", 0.0)  # every candidate, to check each span
     n_answers = 0
     for result in results:
         for a in demo_pipeline.read(result.question, result.passages, max_answers=5, min_score=0.0):
