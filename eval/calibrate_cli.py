@@ -142,7 +142,9 @@ def calibrate_command(
     chosen = best(rows)
     # The listing is chosen after the top answer and abstention are: it changes neither.
     listing_alone = secondary_sweep(collected, alone, ratios, settings.max_answers)
-    listing_chosen = secondary_sweep(collected, chosen, ratios, settings.max_answers)
+    listing_chosen = (
+        listing_alone if chosen is alone else secondary_sweep(collected, chosen, ratios, settings.max_answers)
+    )
     secondary_alone, secondary_chosen = best_secondary(listing_alone), best_secondary(listing_chosen)
 
     def curve(row: dict) -> list[dict]:

@@ -120,13 +120,27 @@ def collect(
     return out
 
 
+def _ranked(
+    question: QuestionCandidates,
+    weight: float,
+    heuristic_weight: float | None,
+    coverage_exponent: float,
+    max_answers: int,
+    threshold: float,
+    secondary_ratio: float = 0.0,
+) -> list[Answer]:
+    """The pipeline's last steps (`QAPipeline.read`) replayed on the kept candidates."""
+    candidates = question.candidates_at(heuristic_weight, coverage_exponent)
+    ranked = combine_with_retrieval(candidates, question.doc_ranks, weight)
+    return rank_answers(ranked, max_answers, threshold, secondary_ratio)
+
+
 def top_answer(
     question: QuestionCandidates, weight: float, heuristic_weight: float | None = None, coverage_exponent: float = 0.0
 ) -> Answer | None:
     """The answer the pipeline ranks first before the threshold: `rank_answers` always keeps its first candidate,
     so with a threshold the pipeline answers this one exactly when its score reaches the threshold."""
-    candidates = question.candidates_at(heuristic_weight, coverage_exponent)
-    ranked = rank_answers(combine_with_retrieval(candidates, question.doc_ranks, weight), 1, float("-inf"))
+    ranked = _ranked(question, weight, heuristic_weight, coverage_exponent, 1, float("-inf"))
     return ranked[0] if ranked else None
 
 
@@ -243,9 +257,15 @@ def listed(
     secondary_ratio: float,
 ) -> list[Answer]:
     """Every answer the pipeline lists for the question at a sweep row's settings and this secondary ratio."""
-    candidates = question.candidates_at(row["heuristic_weight"], row.get("coverage_exponent", 0.0))
-    ranked = combine_with_retrieval(candidates, question.doc_ranks, row["retrieval_weight"])
-    return rank_answers(ranked, max_answers, row["threshold"], secondary_ratio)
+    return _ranked(
+        question,
+        row["retrieval_weight"],
+        row["heuristic_weight"],
+        row["coverage_exponent"],
+        max_answers,
+        row["threshold"],
+        secondary_ratio,
+    )
 
 
 def _listing_summary(questions: Sequence[QuestionCandidates], lists: Sequence[list[Answer]]) -> dict[str, Any]:

@@ -42,15 +42,19 @@ def _kept_words(text: str) -> list[str]:
     return [w for w in _TOKEN.findall(text.lower()) if w not in _STOP and (len(w) > 1 or w.isdigit())]
 
 
+def _terms(words: list[str]) -> list[str]:
+    return _stemmer().stemWords([_BRITISH.sub(r"iz\1", w) for w in words])
+
+
 def tokenize(text: str) -> list[str]:
     """Lower-cased word tokens without stopwords or lone letters, Snowball-stemmed; digits are kept."""
-    return _stemmer().stemWords([_BRITISH.sub(r"iz\1", w) for w in _kept_words(text)])
+    return _terms(_kept_words(text))
 
 
 def words_and_terms(text: str) -> list[tuple[str, str]]:
     """Each word `tokenize` keeps, lower-cased, beside the term it becomes."""
     words = _kept_words(text)
-    return list(zip(words, _stemmer().stemWords([_BRITISH.sub(r"iz\1", w) for w in words]), strict=True))
+    return list(zip(words, _terms(words), strict=True))
 
 
 @dataclass

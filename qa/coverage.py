@@ -53,11 +53,6 @@ def _function_stems() -> frozenset[str]:
     return frozenset(tokenize(" ".join(FUNCTION_WORDS)))
 
 
-def question_terms(question: str) -> list[str]:
-    """The question's distinct content terms, as the index tokenises them."""
-    return sorted(set(tokenize(question)) - _function_stems())
-
-
 EVERYDAY_TERM_WEIGHT = 0.5
 """Share of its IDF an everyday word of the question weighs (0 when the corpus never uses it). Chosen by
 `python -m eval.bench.coverage_separation` (docs/results/coverage-separation.json) on three sets at once, by
@@ -79,6 +74,23 @@ def everyday_words() -> frozenset[str]:
     return frozenset(w for w in vocab if w.isalpha() and w.isascii())
 
 
+def _content_terms(question: str) -> dict[str, bool]:
+    """The question's distinct content terms, as the index tokenises them, each with whether an everyday word of
+    the question gives it."""
+    function = _function_stems()
+    vocabulary = everyday_words()
+    terms: dict[str, bool] = {}
+    for word, term in words_and_terms(question):
+        if term not in function:
+            terms[term] = terms.get(term, False) or word in vocabulary
+    return terms
+
+
+def question_terms(question: str) -> list[str]:
+    """The question's distinct content terms, as the index tokenises them."""
+    return sorted(_content_terms(question))
+
+
 def question_idf(
     question: str,
     stats: TermStatistics,
@@ -88,12 +100,7 @@ def question_idf(
     """The question's content terms and their weights: IDF over the index's chunks, times `everyday_weight` for a
     term from an everyday word the corpus uses and `unseen_everyday_weight` for one it never uses (1.0 and 1.0:
     plain IDF)."""
-    function = _function_stems()
-    everyday_vocabulary = everyday_words()
-    terms: dict[str, bool] = {}  # term -> whether an everyday word of the question gives it
-    for word, term in words_and_terms(question):
-        if term not in function:
-            terms[term] = terms.get(term, False) or word in everyday_vocabulary
+    terms = _content_terms(question)
     df = stats.document_frequencies(sorted(terms))
     n = stats.n_chunks
     out = {}
