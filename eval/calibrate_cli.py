@@ -33,11 +33,11 @@ def _floats(text: str, what: str) -> list[float]:
 
 
 def calibrate_command(
-    sets: Annotated[
-        list[str],
-        typer.Option("--set", help="GOLD:CONDITION, condition one of retrieved, oracle, without-gold; repeat."),
-    ],
     out: Annotated[Path, typer.Option("--out", help="Write the JSON report (every row) here.")],
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="GOLD:CONDITION, condition one of retrieved, oracle, without-gold; repeat."),
+    ] = None,
     summary: Annotated[
         Path | None, typer.Option("--summary", help="Also write the report without the full sweep (for docs/).")
     ] = None,
@@ -73,6 +73,21 @@ def calibrate_command(
     embedding_backend: Annotated[EmbedderBackend | None, typer.Option("--embedding-backend")] = None,
     cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("var/eval-cache"),
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    save_candidates: Annotated[
+        Path | None,
+        typer.Option(
+            "--save-candidates",
+            help="Also write every question's candidate answers (gzipped JSON), for --from-candidates.",
+        ),
+    ] = None,
+    from_candidates: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-candidates",
+            help="Sweep the candidates a --save-candidates run wrote instead of reading the sets again (no --set; "
+            "the reading settings are the file's).",
+        ),
+    ] = None,
     write_calibration: Annotated[
         Path | None,
         typer.Option(
@@ -87,13 +102,25 @@ def calibrate_command(
     from tqdm import tqdm
 
     from common.errors import QAError
-    from eval.calibration import Condition, best, best_secondary, collect, secondary_sweep, sweep
+    from eval.calibration import (
+        Condition,
+        best,
+        best_secondary,
+        collect,
+        load_candidates,
+        secondary_sweep,
+        sweep,
+        weights_digest,
+        write_candidates,
+    )
     from eval.datasets import load_gold
     from eval.runner import EvalRunner
     from qa.commands import err_console, fail, load_settings
 
+    if bool(sets) == (from_candidates is not None):
+        fail("give the dev sets to read (--set, repeated) or a candidates file (--from-candidates), one of the two")
     parsed: list[tuple[Path, Condition]] = []
-    for spec in sets:
+    for spec in sets or []:
         path, _, cond = spec.rpartition(":")
         try:
             parsed.append((Path(path), Condition(cond)))
@@ -107,12 +134,28 @@ def calibrate_command(
         embedding_backend=embedding_backend,
     )
     combined = reader is ReaderKind.COMBINED
-    primary = ReaderKind.TRANSFORMERS if combined else reader
-    mixes: list[float | None] = [None, *(_floats(heuristic_weights, "--heuristic-weights") if combined else [])]
     collected = {}
     timing = {}
+    precision = None  # the arithmetic the trained reader read in (auto resolves per machine): recorded with it
+    runners: dict[Path, EvalRunner] = {}
+    if from_candidates is not None:
+        try:
+            collected, meta = load_candidates(from_candidates)
+        except ValueError as err:
+            fail(str(err))
+        reader, combined = ReaderKind(meta["reader"]), meta["combined"]
+        settings = settings.model_copy(
+            update={k: meta[k] for k in ("reader_model", "top_k", "expand_documents", "max_answers")}
+        )
+        precision, limit, seed, timing = meta["reader_precision"], meta["limit"], meta["seed"], meta["timing"]
+        if write_calibration is not None and weights_digest(write_calibration) != meta["weights_digest"]:
+            fail(
+                f"{from_candidates} was read with other weights than {write_calibration}'s "
+                f"({meta['reader_model']}); read the sets again with --set to calibrate that folder"
+            )
+    primary = ReaderKind.TRANSFORMERS if combined else reader
+    mixes: list[float | None] = [None, *(_floats(heuristic_weights, "--heuristic-weights") if combined else [])]
     try:
-        runners: dict[Path, EvalRunner] = {}
         for path, cond in parsed:
             if path not in runners:
                 runner = EvalRunner(load_gold(path), settings, cache_dir=cache_dir, seed=seed, limit=limit)
@@ -127,9 +170,24 @@ def calibrate_command(
             timing[name] = round((time.perf_counter() - t0) * 1000 / max(1, len(runner.examples)), 1)
     except (QAError, ValueError) as err:
         fail(str(err))
-    precision = None  # the arithmetic the trained reader read in (auto resolves per machine): recorded with it
     if primary is ReaderKind.TRANSFORMERS and runners:
         precision = str(next(iter(runners.values())).pipeline.reader(primary).active_precision)
+    if save_candidates is not None:
+        meta = {
+            "reader": reader.value,
+            "combined": combined,
+            "reader_model": settings.reader_model,
+            "weights_digest": weights_digest(settings.reader_model) if primary is ReaderKind.TRANSFORMERS else None,
+            "top_k": settings.top_k,
+            "expand_documents": settings.expand_documents,
+            "max_answers": settings.max_answers,
+            "reader_precision": precision,
+            "limit": limit,
+            "seed": seed,
+            "timing": timing,
+        }
+        write_candidates(save_candidates, collected, meta)
+        typer.echo(f"wrote {save_candidates}")
     exponents = sorted({0.0, *_floats(coverage_exponents, "--coverage-exponents")})
     if any(e < 0 for e in exponents):
         fail("--coverage-exponents must be >= 0")

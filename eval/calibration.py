@@ -18,9 +18,13 @@ one scores its EM/F1, 0 when it abstains.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from eval.datasets import Example
@@ -33,6 +37,8 @@ from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
 from qa.readers.base import ReaderKind
 from qa.readers.combined import combine_candidates
 
+CANDIDATES_FORMAT = "biomed-qa-candidates/1"
+"""The version of `write_candidates`' file (read back only by the same format)."""
 WITHOUT_GOLD_EXTRA = 20
 """Passages retrieved beyond top_k before the gold documents' passages are dropped."""
 
@@ -66,6 +72,74 @@ class QuestionCandidates:
     @property
     def answerable(self) -> bool:
         return bool(self.golds)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "golds": list(self.golds),
+            "candidates": [a.to_json() for a in self.candidates],
+            "doc_ranks": self.doc_ranks,
+            "heuristic": None if self.heuristic is None else [a.to_json() for a in self.heuristic],
+            "n_candidates": self.n_candidates,
+            "doc_coverage": self.doc_coverage,
+        }
+
+    @classmethod
+    def from_json(cls, obj: dict[str, Any]) -> QuestionCandidates:
+        heuristic = obj.get("heuristic")
+        return cls(
+            id=obj["id"],
+            golds=tuple(obj["golds"]),
+            candidates=[Answer.from_json(a) for a in obj["candidates"]],
+            doc_ranks={k: int(v) for k, v in obj["doc_ranks"].items()},
+            heuristic=None if heuristic is None else [Answer.from_json(a) for a in heuristic],
+            n_candidates=int(obj["n_candidates"]),
+            doc_coverage={k: float(v) for k, v in obj["doc_coverage"].items()},
+        )
+
+
+def weights_digest(model: str | Path) -> str | None:
+    """sha256 (16 hex) of a reader folder's weight files, None for a hub id: what the candidates were read with.
+    Unlike the folder's whole digest it ignores calibration.json, which calibrating from the candidates rewrites."""
+    folder = Path(model)
+    files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) if folder.is_dir() else []
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.name.encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def write_candidates(path: Path, sets: dict[str, list[QuestionCandidates]], meta: dict[str, Any]) -> None:
+    """Every set's candidates and how they were read (`meta`), gzipped JSON: `qa calibrate --from-candidates`
+    sweeps them again without reading a question (seconds instead of the reading's minutes)."""
+    doc = {
+        "format": CANDIDATES_FORMAT,
+        "meta": meta,
+        "sets": {name: [q.to_json() for q in qs] for name, qs in sets.items()},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with gzip.open(tmp, "wt", encoding="utf-8") as fh:
+        json.dump(doc, fh)
+    tmp.replace(path)
+
+
+def load_candidates(path: Path) -> tuple[dict[str, list[QuestionCandidates]], dict[str, Any]]:
+    """`write_candidates`' file read back; a ValueError names the file when it is not one."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            doc = json.load(fh)
+        if doc.get("format") != CANDIDATES_FORMAT:
+            raise ValueError(f"format {doc.get('format')!r}, expected {CANDIDATES_FORMAT!r}")
+        sets = {name: [QuestionCandidates.from_json(q) for q in qs] for name, qs in doc["sets"].items()}
+    except (OSError, EOFError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ValueError(f"{path} is not a candidates file written by qa calibrate --save-candidates ({err})") from err
+    return sets, doc["meta"]
 
 
 def collect(

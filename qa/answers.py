@@ -74,6 +74,19 @@ class Answer:
         """Every field, for debugging and caches; `to_dict` is the public form."""
         return asdict(self)
 
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Answer:
+        """`to_json`'s form read back, every field as it was."""
+        return cls(
+            **{
+                **obj,
+                "passage": PassageRef(**obj["passage"]),
+                "span_in_passage": Span(**obj["span_in_passage"]),
+                "details": dict(obj.get("details") or {}),
+                "citation": Citation(**(obj.get("citation") or {})),
+            }
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The public form of an answer (CLI `--json`, HTTP, harness)."""
         return {

@@ -32,7 +32,8 @@ rm -rf "$SHIP"
 
 echo "== calibration: the trained reader alone and combined with the heuristic one"
 "$QA" calibrate --reader combined --reader-model "$SHIP" "${SETS[@]}" --limit "$LIMIT" \
-  --out var/cal/trained.json --summary "$RESULTS/calibration-trained.json" --write-calibration "$SHIP"
+  --out var/cal/trained.json --summary "$RESULTS/calibration-trained.json" --write-calibration "$SHIP" \
+  --save-candidates var/cal/trained-candidates.json.gz
 
 if [ -z "${SKIP_HEURISTIC:-}" ]; then
 echo "== calibration: the heuristic reader (same sets, same sample)"

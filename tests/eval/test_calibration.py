@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from eval.calibration import QuestionCandidates, best, best_secondary, decide, listed, score, secondary_sweep, sweep
+from eval.calibration import (
+    QuestionCandidates,
+    best,
+    best_secondary,
+    decide,
+    listed,
+    load_candidates,
+    score,
+    secondary_sweep,
+    sweep,
+    weights_digest,
+    write_candidates,
+)
 from qa.answers import make_answer
 from qa.ranking import combine_with_retrieval, rank_answers
 
@@ -94,3 +106,48 @@ def test_secondary_sweep_keeps_the_top_answer_and_scores_what_is_listed() -> Non
     assert best_secondary(list(rows.values()))["secondary_ratio"] == 0.5
     tie = [{"secondary_ratio": 0.6, "mean_list_f1": 0.8}, {"secondary_ratio": 0.8, "mean_list_f1": 0.8}]
     assert best_secondary(tie)["secondary_ratio"] == 0.8
+
+
+def test_a_candidates_file_reads_back_every_field_and_sweeps_the_same(tmp_path) -> None:
+    sets = {
+        "a": [
+            QuestionCandidates(
+                "q1",
+                ("16.4 months",),
+                [cand("16.4 months", 0.8, "e"), cand("25.8%", 0.3, "d")],
+                {"e": 1, "d": 2},
+                heuristic=[cand("25.8%", 0.9, "d")],
+                n_candidates=8,
+                doc_coverage={"e": 0.95, "d": 0.4},
+            )
+        ],
+        "b": [question([], cand("25.8%", 0.35))],
+    }
+    path = tmp_path / "candidates.json.gz"
+    write_candidates(path, sets, {"reader": "transformers"})
+    loaded, meta = load_candidates(path)
+    assert meta == {"reader": "transformers"}
+    assert loaded == sets  # every answer field, details and coverage included
+    grid = ([0.0, 0.5], [0.0, 0.3, 0.6], (None, 0.5), (0.0, 2.0))
+    assert sweep(loaded, *grid) == sweep(sets, *grid)
+
+
+def test_a_file_that_is_not_candidates_is_refused_naming_it(tmp_path) -> None:
+    for name, content in (("plain.json", b"{}"), ("empty.gz", b"")):
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(ValueError, match=name):
+            load_candidates(path)
+    path = tmp_path / "other.json.gz"
+    write_candidates(path, {}, {})
+    assert load_candidates(path) == ({}, {})
+
+
+def test_weights_digest_follows_the_weights_not_the_calibration(tmp_path) -> None:
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    before = weights_digest(tmp_path)
+    (tmp_path / "calibration.json").write_text("{}")
+    assert weights_digest(tmp_path) == before
+    (tmp_path / "model.safetensors").write_bytes(b"other weights")
+    assert weights_digest(tmp_path) != before
+    assert weights_digest("some/hub-id") is None

@@ -9,7 +9,7 @@ import pytest
 
 from index.documents import Chunk, Document
 from index.retriever import RetrievedPassage
-from qa.answers import Citation, QAResult, make_answer
+from qa.answers import Answer, Citation, QAResult, make_answer
 
 DOC = Document(
     "38000001",
@@ -37,6 +37,14 @@ def test_round_trip_keeps_everything_the_public_form_carries() -> None:
     assert back.to_dict() == out
     assert back.answers[0].text == DOC.text[back.answers[0].start : back.answers[0].end]
     assert back.passages[0].chunk == r.passages[0].chunk
+
+
+def test_the_full_form_reads_back_every_field() -> None:
+    """`to_json` (caches, calibration candidates) keeps what the public form drops: the reader's own score, the
+    retrieval score and the details."""
+    answer = result().answers[0].with_score(0.5, coverage=0.9, retrieval=1.0)
+    back = Answer.from_json(json.loads(json.dumps(answer.to_json())))
+    assert back == answer and back.reader_score == 0.8 and back.details == {"coverage": 0.9, "retrieval": 1.0}
 
 
 def test_citation_names_title_pmid_journal_and_year() -> None:
