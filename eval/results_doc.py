@@ -6,7 +6,8 @@
 Inputs (each written by a command, named in docs/reader.md): `calibration-heuristic.json` and
 `calibration-trained.json` (`qa calibrate --summary`), `oracle.json` (`qa eval-reader` / `qa eval --oracle`
 lines), `latency.json` (`qa bench latency`), `reader-peers.json` (`qa bench reader-peers`),
-`reader-precision-*.json` (`python -m eval.bench.reader_variants`), `coverage-separation.json`
+`reader-precision-*.json` (`python -m eval.bench.reader_variants`), `unreachable-*.json`
+(`python -m eval.bench.unreachable`), `coverage-separation.json`
 (`python -m eval.bench.coverage_separation`), and the shipped model's `qa/data/reader/training.json`.
 """
 
@@ -25,6 +26,8 @@ TRAINING = ROOT / "qa" / "data" / "reader" / "training.json"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 PRECISION_RESULTS = ("reader-precision-seed_dev.json", "reader-precision-covid-qa-dev.json")
 """`eval.bench.reader_variants` reports: the default (auto) precision against fp32, on each gold set."""
+UNREACHABLE_RESULTS = ("unreachable-seed_dev.json", "unreachable-covid-qa-dev.json")
+"""`eval.bench.unreachable` reports: reading every passage against skipping unreachable documents."""
 
 SET_NAMES = {
     "seed_dev.jsonl:retrieved": "seed_dev (built-in abstracts, 45 q, 2 unanswerable)",
@@ -231,6 +234,24 @@ def precision_line(variants: dict[str, Any] | None) -> str:
     )
 
 
+def unreachable_line(report: dict[str, Any] | None) -> str:
+    """Reading every retrieved passage against skipping the documents that cannot reach the threshold
+    (`eval.bench.unreachable`): speed, passages read, and how often the answers are the same."""
+    if not report:
+        return ""
+    full, skip = report["results"]
+    machine, n = report["machine"], report["questions"]
+    return (
+        f"Skipping unreachable documents ({Path(report['gold']).name}, {n} questions, {report['threads']} thread, "
+        f"load {machine['load_before'][0]}-{machine['load_after'][0]}): reading p50 {skip['ms']['p50']:.0f} ms "
+        f"against {full['ms']['p50']:.0f} ms ({report['p50_speed_up']}x; mean {report['mean_speed_up']}x), "
+        f"{skip['passages_read_mean']} passages read per question against {full['passages_read_mean']}, none for "
+        f"{skip['nothing_read']}; the same first answer or abstention on {report['same_first_answer_or_abstention']}"
+        f"/{n}, the same listed answers to 6 decimals on {report['same_answers']}/{n} "
+        f"(`{report['command']}`)."
+    )
+
+
 def ask_latency_line(latency: dict[str, Any]) -> str:
     """`/ask` end to end with the shipped defaults (the default embedding backend, the default reader), from
     `qa bench latency`'s JSON: one client's p50/p95, several clients' requests/s, and the reader's share."""
@@ -356,6 +377,7 @@ def reader_doc() -> str:
     training = json.loads(TRAINING.read_text(encoding="utf-8")) if TRAINING.is_file() else None
     lines += ["", training_line(training), "", *training_section(training)]
     lines += [latency_line(_load("latency.json"), _load("reader-peers.json")), ""]
+    lines += [line for name in UNREACHABLE_RESULTS if (line := unreachable_line(_load(name)))]
     return "\n".join(lines)
 
 

@@ -33,8 +33,8 @@ from index.shards.search import load_sharded_for
 from index.store import CorpusIndex, build_index, current_version, load_index, read_manifest, read_pointer
 from qa.answers import Answer, QAResult
 from qa.coverage import DocumentTerms, document_coverage, weigh_by_coverage
-from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
-from qa.readers.base import Reader, ReaderKind, build_reader, reader_entry
+from qa.ranking import combine_with_retrieval, document_ranks, rank_answers, reachable
+from qa.readers.base import READER_SCORE_MAX, Reader, ReaderKind, build_reader, reader_entry
 from qa.settings import Settings
 
 
@@ -354,16 +354,18 @@ class QAPipeline:
         snap = snapshot or self.snapshot
         n = max_answers or self.settings.max_answers
         chosen = self.reader(reader or self.settings.reader)
-        candidates = chosen.run(question, self.expand_passages(passages, snap), snap.index.documents, n * 4)
-        exponent = self.coverage_exponent(chosen)
-        if exponent > 0 and candidates:
-            coverage = document_coverage(
-                question, [a.doc_id for a in candidates], snap.document_terms, snap.index.lexical
-            )
-            candidates = weigh_by_coverage(candidates, coverage, exponent)
-        ranks = document_ranks([p.chunk.doc_id for p in passages])
-        candidates = combine_with_retrieval(candidates, ranks, self.retrieval_weight(chosen))
+        read = self.expand_passages(passages, snap)
+        exponent, weight = self.coverage_exponent(chosen), self.retrieval_weight(chosen)
         threshold = self.min_score(chosen) if min_score is None else min_score
+        ranks = document_ranks([p.chunk.doc_id for p in passages])
+        doc_ids = list(dict.fromkeys(p.chunk.doc_id for p in read))
+        coverage = document_coverage(question, doc_ids, snap.document_terms, snap.index.lexical) if exponent > 0 else {}
+        if self.settings.skip_unreachable and chosen.independent_passages:
+            keep = reachable(doc_ids, ranks, coverage, exponent, weight, threshold, READER_SCORE_MAX)
+            read = [p for p in read if p.chunk.doc_id in keep]
+        candidates = chosen.run(question, read, snap.index.documents, n * 4) if read else []
+        candidates = weigh_by_coverage(candidates, coverage, exponent)
+        candidates = combine_with_retrieval(candidates, ranks, weight)
         ranked = rank_answers(candidates, n, threshold, self.secondary_ratio(chosen))
         documents = snap.index.documents
         return [a.with_citation(documents[a.doc_id]) if a.doc_id in documents else a for a in ranked]

@@ -79,3 +79,30 @@ def combine_with_retrieval(answers: Iterable[Answer], doc_rank: dict[str, int], 
         r = 1.0 / doc_rank.get(a.doc_id, worst)
         out.append(a.with_score((1.0 - weight) * a.reader_score + weight * r, retrieval=r))
     return out
+
+
+def reachable(
+    doc_ids: Iterable[str],
+    doc_rank: dict[str, int],
+    doc_coverage: dict[str, float],
+    exponent: float,
+    weight: float,
+    threshold: float,
+    reader_max: float = 1.0,
+) -> set[str]:
+    """The documents an answer could reach `threshold` from: an answer's final score is
+    `combine_with_retrieval(weigh_by_coverage(reader score))`, and a reader score of at most `reader_max` bounds it.
+    A document whose bound stays under the threshold gives no answer the pipeline would list, so its passages
+    need not be read. The bound is computed with the same operations in the same order, and rounding is monotone,
+    so no answer that reaches the threshold is ever from a document left out."""
+    worst = len(doc_rank) + 1
+    out = set()
+    for d in doc_ids:
+        bound = reader_max
+        if exponent > 0:
+            bound = bound * doc_coverage.get(d, 1.0) ** exponent
+        if weight > 0:
+            bound = (1.0 - weight) * bound + weight * (1.0 / doc_rank.get(d, worst))
+        if bound >= threshold:
+            out.add(d)
+    return out

@@ -131,6 +131,12 @@ class Settings(BaseSettings):
         description="Reader scores are multiplied by the question's IDF-weighted term coverage in the answer's "
         "document to this power (qa/coverage.py; 0: off); default: the value calibrated for the reader.",
     )
+    skip_unreachable: bool = Field(
+        True,
+        description="Do not read the passages of a document no answer could reach the threshold from (even at "
+        "the top reader score, given its question coverage and retrieval rank): the same answers, less reading. "
+        "Readers that read passages together (heuristic, combined) always read every passage.",
+    )
     max_answers: int = Field(3, ge=1, le=20)
     secondary_ratio: float | None = Field(
         None,

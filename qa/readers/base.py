@@ -53,9 +53,14 @@ class Reader(Protocol):
     and the retrieval weight calibrated for it (`min_score`, `retrieval_weight`), the exponent of question
     coverage (`qa.coverage`; 0 is off) and the share of the best answer's score a further answer needs to be
     listed (`secondary_ratio`; 0 is off); settings override them.
+
+    `independent_passages` says that a passage's candidates do not depend on which other passages are read
+    (each is read on its own); the pipeline then skips the passages whose document cannot reach the threshold
+    (`qa.ranking.reachable`).
     """
 
     name: str
+    independent_passages: bool
     min_score: float
     retrieval_weight: float
     coverage_exponent: float
@@ -71,6 +76,9 @@ class Reader(Protocol):
         max_answers: int = 5,
     ) -> list[Answer]: ...
 
+
+READER_SCORE_MAX = 1.0
+"""The highest score a reader gives (the protocol's scale, tested for every reader)."""
 
 ReaderOf = Callable[[ReaderKind], Reader]  # another reader, built (or taken from the pipeline's cache) by kind
 

@@ -51,6 +51,7 @@ class CombinedReader:
     """Both readers over the same passages, scores mixed by `combine_candidates`."""
 
     name = "combined"
+    independent_passages = False  # the heuristic reader's part is not
 
     def __init__(self, trained: Reader, heuristic: Reader, heuristic_weight: float = 0.0) -> None:
         self.trained = trained

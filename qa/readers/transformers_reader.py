@@ -161,6 +161,8 @@ class TransformersReader:
     """Reads retrieved chunks with an extractive QA model; answers are verbatim, cited document spans."""
 
     name = "transformers"
+    independent_passages = True
+    """Each window's spans come from its own softmax; only candidates of one document are merged (same span)."""
 
     def __init__(
         self,

@@ -87,6 +87,35 @@ def test_precision_line_reports_each_variant_against_the_fp32_reference() -> Non
     assert results_doc.precision_line(None) == ""
 
 
+def test_unreachable_line_reports_speed_passages_and_agreement() -> None:
+    def side(name: str, p50: float, read: float, none: int) -> dict:
+        return {
+            "side": name,
+            "ms": {"p50": p50, "p95": p50 * 1.3, "mean": p50},
+            "passages_read_mean": read,
+            "nothing_read": none,
+            "answered": 39,
+        }
+
+    report = {
+        "command": "python -m eval.bench.unreachable gold.jsonl qa/data/reader 45",
+        "gold": "../shared/gold/seed_dev.jsonl",
+        "threads": 1,
+        "questions": 45,
+        "machine": {"load_before": [0.3], "load_after": [1.1]},
+        "results": [side("read every passage", 142.3, 5.0, 0), side("skip unreachable", 90.2, 3.2, 2)],
+        "same_answers": 40,
+        "same_first_answer_or_abstention": 45,
+        "mean_speed_up": 1.59,
+        "p50_speed_up": 1.58,
+    }
+    line = results_doc.unreachable_line(report)
+    assert "reading p50 90 ms against 142 ms (1.58x; mean 1.59x)" in line
+    assert "3.2 passages read per question against 5.0, none for 2" in line
+    assert "abstention on 45/45" in line and "6 decimals on 40/45" in line and report["command"] in line
+    assert results_doc.unreachable_line(None) == ""
+
+
 def test_listing_section_shows_every_ratio_and_the_chosen_listing() -> None:
     def listing(ratio: float, list_f1: float) -> dict:
         s = {"list_f1": list_f1, "answers_per_answered": 1.2, "secondary_listed": 7, "secondary_f1": 0.25}

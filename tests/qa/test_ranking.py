@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from qa.answers import make_answer
-from qa.ranking import rank_answers
+from qa.coverage import weigh_by_coverage
+from qa.ranking import combine_with_retrieval, rank_answers, reachable
 
 TEXT = "Median OS was 16.4 months with A and 16.4 months with placebo. The hazard ratio was 0.78."
 
@@ -91,3 +94,23 @@ def test_secondary_ratio_cuts_answers_far_below_the_best() -> None:
     # the best answer itself is never cut by the ratio, only by the threshold
     assert rank_answers([best], 5, 0.0, secondary_ratio=1.0) == [best]
     assert rank_answers([best], 5, 0.9, secondary_ratio=0.0) == []
+
+
+def test_reachable_bounds_every_answer_the_pipeline_could_list() -> None:
+    """No answer of a reader score <= 1 from a left-out document reaches the threshold; at reader score 1 the
+    bound is the answer's own final score, computed by the pipeline's own functions."""
+    rng = random.Random(5)
+    for _ in range(300):
+        doc_ids = [f"d{i}" for i in range(rng.randint(1, 6))]
+        ranks = {d: i + 1 for i, d in enumerate(doc_ids) if rng.random() < 0.9}
+        coverage = {d: rng.random() for d in doc_ids if rng.random() < 0.9}
+        exponent, weight, threshold = rng.choice([0.0, 1.0, 4.0]), rng.choice([0.0, 0.2, 0.5]), rng.random()
+        keep = reachable(doc_ids, ranks, coverage, exponent, weight, threshold)
+        for top in (True, False):
+            answers = [ans(14, 25, 1.0 if top else rng.random(), d) for d in doc_ids]
+            final = combine_with_retrieval(weigh_by_coverage(answers, coverage, exponent), ranks, weight)
+            for a in final:
+                if top:
+                    assert (a.score >= threshold) == (a.doc_id in keep)
+                elif a.score >= threshold:
+                    assert a.doc_id in keep

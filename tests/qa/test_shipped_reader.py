@@ -56,3 +56,39 @@ def test_every_answer_of_the_shipped_model_is_a_verbatim_cited_span(demo_pipelin
         for a in result.answers:  # what users see clears the calibrated threshold
             assert a.score >= demo_pipeline.min_score(demo_pipeline.reader(ReaderKind.TRANSFORMERS))
     assert n_answers >= 3 * len(results)
+
+
+def test_skipping_unreachable_documents_reads_less_and_answers_the_same(demo_pipeline, monkeypatch) -> None:
+    """The reader is not given the passages of documents no answer could reach the threshold from
+    (`qa.ranking.reachable`): every question gets the same first answer, or none, as when every passage is read,
+    with scores within the reader's batch-padding noise (bf16; a batch is padded to its longest window)."""
+    reader = demo_pipeline.reader(ReaderKind.TRANSFORMERS)
+    given: list[int] = []
+    run = reader.run
+
+    def counted(question, passages, documents, max_answers=5):
+        given.append(len(passages))
+        return run(question, passages, documents, max_answers)
+
+    monkeypatch.setattr(reader, "run", counted)
+    settings = demo_pipeline.settings
+    asked = [*questions(), "What was the median progression-free survival with tivozanib?"]
+    outcomes: dict[bool, list] = {}
+    read: dict[bool, int] = {}
+    for skip in (False, True):
+        monkeypatch.setattr(settings, "skip_unreachable", skip)
+        given.clear()
+        outcomes[skip] = []
+        for q in asked:
+            answers = demo_pipeline.read(q, demo_pipeline.retrieve(q, settings.top_k, settings.retriever))
+            outcomes[skip].append(answers[0] if answers else None)
+        read[skip] = sum(given)
+    assert read[False] == settings.top_k * len(asked)
+    assert read[True] < 0.9 * read[False], read
+    for full, skipped in zip(outcomes[False], outcomes[True], strict=True):
+        if full is None or skipped is None:
+            assert full is skipped is None
+            continue
+        assert (skipped.text, skipped.doc_id, skipped.start) == (full.text, full.doc_id, full.start)
+        assert skipped.score == pytest.approx(full.score, abs=0.02)
+    assert outcomes[True][-1] is None  # the drug no abstract names
