@@ -377,7 +377,7 @@ def reader_doc() -> str:
     training = json.loads(TRAINING.read_text(encoding="utf-8")) if TRAINING.is_file() else None
     lines += ["", training_line(training), "", *training_section(training)]
     lines += [latency_line(_load("latency.json"), _load("reader-peers.json")), ""]
-    lines += [line for name in UNREACHABLE_RESULTS if (line := unreachable_line(_load(name)))]
+    lines += [part for name in UNREACHABLE_RESULTS if (line := unreachable_line(_load(name))) for part in (line, "")]
     return "\n".join(lines)
 
 

@@ -68,7 +68,7 @@ class QuestionRecord:
     exact_match: float | None
     f1: float | None
     retrieved_doc_ids: list[str]  # documents in rank order, at most 10
-    read_doc_ids: list[str]  # documents of the passages the reader was given, in their order
+    read_doc_ids: list[str]  # documents of the passages handed to reading, in order (before unreachable skips)
     latency_ms: float
     read: bool
     retrieval: dict[str, float] | None = None  # per-question retrieval metrics; None when not judged
