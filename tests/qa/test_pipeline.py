@@ -238,4 +238,6 @@ def test_question_coverage_weighs_the_readers_scores(demo_pipeline, monkeypatch)
         c = a.details["coverage"]
         assert 0 < c < 0.6  # tivozanib, no chunk's term, weighs about half of the question
         if (a.doc_id, a.start, a.end) in plain:
-            assert a.reader_score == pytest.approx(plain[(a.doc_id, a.start, a.end)].reader_score * c**2)
+            plain_score = plain[(a.doc_id, a.start, a.end)].reader_score
+            # details keep the coverage rounded to 6 decimals: allow what 5e-7 of it moves c ** 2
+            assert abs(a.reader_score - plain_score * c**2) <= plain_score * ((c + 5e-7) ** 2 - c**2) + 1e-12
