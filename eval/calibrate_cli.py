@@ -4,6 +4,9 @@ Each `--set GOLD:CONDITION` is one dev set (`retrieved`, `oracle` or `without-go
 The report holds every (weight, threshold) row with each set's scores, and the row with the best mean F1; then,
 at that row, every secondary ratio (how far below the best answer a further answer may still be listed) with the
 listed answers' scores, and the ratio with the best mean list F1.
+
+Reading the sets takes minutes, the sweep seconds: `--save-candidates FILE` keeps every question's candidates, and
+`--from-candidates FILE` (instead of `--set`) sweeps them again, under other grids, without reading.
 """
 
 from __future__ import annotations
