@@ -160,6 +160,12 @@ def document_coverage(
     return {d: coverage(idf, terms(d)) for d in dict.fromkeys(doc_ids) if d in terms}
 
 
+def coverage_factor(doc_coverage: Mapping[str, float], doc_id: str, exponent: float) -> float:
+    """What an answer's score from `doc_id` is multiplied by: its document's coverage ** exponent (a document
+    without a coverage counts as fully covering)."""
+    return doc_coverage.get(doc_id, 1.0) ** exponent
+
+
 def weigh_by_coverage(answers: Sequence[Answer], doc_coverage: Mapping[str, float], exponent: float) -> list[Answer]:
     """Multiply each answer's reader score (and score) by its document's coverage ** exponent; the coverage is kept
     in the answer's details. Exponent 0 returns the answers unchanged."""
@@ -167,8 +173,8 @@ def weigh_by_coverage(answers: Sequence[Answer], doc_coverage: Mapping[str, floa
         return list(answers)
     out = []
     for a in answers:
+        factor = coverage_factor(doc_coverage, a.doc_id, exponent)
         c = doc_coverage.get(a.doc_id, 1.0)
-        factor = c**exponent
         out.append(
             replace(
                 a,

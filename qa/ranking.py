@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from index.sentences import split_sentences
 from qa.answers import Answer
+from qa.coverage import coverage_factor
 
 _NORM = re.compile(r"\W+")
 
@@ -73,12 +74,21 @@ def combine_with_retrieval(answers: Iterable[Answer], doc_rank: dict[str, int], 
     """
     if weight <= 0:
         return list(answers)
-    worst = len(doc_rank) + 1
     out = []
     for a in answers:
-        r = 1.0 / doc_rank.get(a.doc_id, worst)
-        out.append(a.with_score((1.0 - weight) * a.reader_score + weight * r, retrieval=r))
+        r = retrieval_evidence(a.doc_id, doc_rank)
+        out.append(a.with_score(interpolate(a.reader_score, r, weight), retrieval=r))
     return out
+
+
+def retrieval_evidence(doc_id: str, doc_rank: dict[str, int]) -> float:
+    """1/rank of the document; one not retrieved at all counts as last + 1."""
+    return 1.0 / doc_rank.get(doc_id, len(doc_rank) + 1)
+
+
+def interpolate(reader_score: float, retrieval: float, weight: float) -> float:
+    """The final score: the reader's and the retrieval evidence, mixed by `weight`."""
+    return (1.0 - weight) * reader_score + weight * retrieval
 
 
 def reachable(
@@ -93,16 +103,16 @@ def reachable(
     """The documents an answer could reach `threshold` from: an answer's final score is
     `combine_with_retrieval(weigh_by_coverage(reader score))`, and a reader score of at most `reader_max` bounds it.
     A document whose bound stays under the threshold gives no answer the pipeline would list, so its passages
-    need not be read. The bound is computed with the same operations in the same order, and rounding is monotone,
-    so no answer that reaches the threshold is ever from a document left out."""
-    worst = len(doc_rank) + 1
+    need not be read. The bound goes through the same functions as an answer's score (`coverage_factor`,
+    `retrieval_evidence`, `interpolate`), and rounding is monotone, so no answer that reaches the threshold is ever
+    from a document left out."""
     out = set()
     for d in doc_ids:
         bound = reader_max
         if exponent > 0:
-            bound = bound * doc_coverage.get(d, 1.0) ** exponent
+            bound = bound * coverage_factor(doc_coverage, d, exponent)
         if weight > 0:
-            bound = (1.0 - weight) * bound + weight * (1.0 / doc_rank.get(d, worst))
+            bound = interpolate(bound, retrieval_evidence(d, doc_rank), weight)
         if bound >= threshold:
             out.add(d)
     return out
