@@ -19,7 +19,6 @@ one scores its EM/F1, 0 when it abstains.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +35,7 @@ from qa.metrics import exact_match, f1_score
 from qa.ranking import combine_with_retrieval, document_ranks, rank_answers
 from qa.readers.base import ReaderKind
 from qa.readers.combined import combine_candidates
+from runtimes.models import files_digest
 
 CANDIDATES_FORMAT = "biomed-qa-candidates/1"
 """The version of `write_candidates`' file (read back only by the same format)."""
@@ -105,13 +105,7 @@ def weights_digest(model: str | Path) -> str | None:
     files = sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")) if folder.is_dir() else []
     if not files:
         return None
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.name.encode())
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
+    return files_digest(files, folder)
 
 
 def write_candidates(path: Path, sets: dict[str, list[QuestionCandidates]], meta: dict[str, Any]) -> None:

