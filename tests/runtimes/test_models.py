@@ -22,7 +22,7 @@ def test_files_digest_follows_names_contents_and_prefix(tmp_path: Path) -> None:
     assert files_digest(files_a, a, "reader") != files_digest(files_a, a)
     assert files_digest(list(reversed(files_a)), a) != files_digest(files_a, a)  # the order given is hashed
 
-    files_b[0].write_bytes(b"x" * (3 << 20) + b"y")  # one byte past the first 1 MiB blocks
+    files_b[0].write_bytes(b"x" * (3 << 20) + b"y")  # one byte after three whole 1 MiB blocks
     assert files_digest(files_b, b) != files_digest(files_a, a)
     files_b[0].write_bytes(b"x" * (3 << 20))
     renamed = files_b[1].rename(b / "sub" / "other.json")
