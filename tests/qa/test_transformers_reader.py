@@ -324,6 +324,30 @@ def test_precision_auto_follows_the_cpu_and_bf16_reads_the_same_answer(
     assert got["bf16"][0].score == pytest.approx(got["fp32"][0].score, abs=0.02)
 
 
+def test_bf16_reader_keeps_linear_weights_in_bf16_with_autocasts_exact_logits(tmp_path: Path) -> None:
+    """Storing the Linear weights in bf16 (warm_up) must give the very logits of bf16 autocast over the fp32
+    weights (what training's in-memory reader and every earlier measurement used), on a random tiny BERT."""
+    import torch
+    from transformers import BertForQuestionAnswering
+
+    tokenizer = minilm_tokenizer()
+    torch.manual_seed(1)
+    BertForQuestionAnswering(tiny_bert_config(tokenizer.vocab_size)).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    stored = TransformersReader(str(tmp_path), max_length=64, stride=16, precision="bf16", device="cpu")
+    stored.warm_up()
+    linears = [m for m in stored.model.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(m.weight.dtype == m.bias.dtype == torch.bfloat16 for m in linears)
+    assert stored.model.bert.embeddings.word_embeddings.weight.dtype == torch.float32
+    fp32 = BertForQuestionAnswering.from_pretrained(tmp_path, dtype=torch.float32).eval()
+    autocast = TransformersReader.from_loaded(fp32, tokenizer, max_length=64, stride=16, precision="bf16")
+    assert all(p.dtype == torch.float32 for p in fp32.parameters())  # a model in training is never cast
+    windows = encode_windows(tokenizer, "What was the dose?", [f"{FILLER}. The dose was 300 mg. " * 4], 64, 16)
+    assert len(windows) > 1
+    for got, want in zip(stored._logits(windows), autocast._logits(windows), strict=True):
+        assert torch.equal(got, want)
+
+
 def test_onnx_backend_reads_fp32_and_refuses_bf16(marker_model: Path) -> None:
     with pytest.raises(ValueError, match="bf16 is for the torch reader backend only"):
         TransformersReader(str(marker_model), backend="onnx", precision="bf16")
