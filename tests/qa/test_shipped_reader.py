@@ -61,14 +61,20 @@ def test_every_answer_of_the_shipped_model_is_a_verbatim_cited_span(demo_pipelin
 def test_skipping_unreachable_documents_reads_less_and_answers_the_same(demo_pipeline, monkeypatch) -> None:
     """The reader is not given the passages of documents no answer could reach the threshold from
     (`qa.ranking.reachable`): every question gets the same first answer, or none, as when every passage is read,
-    with scores within the reader's batch-padding noise (bf16; a batch is padded to its longest window)."""
+    with scores within the reader's batch-padding noise (bf16; a batch is padded to its longest window). Where
+    that noise decides a near-tie (the shipped average of runs 6 and 7 scores two spans of one list 0.5158 and
+    0.5166 on seed_dev's dev-011), the two first answers must be such a tie on both sides."""
     reader = demo_pipeline.reader(ReaderKind.TRANSFORMERS)
     given: list[int] = []
     run = reader.run
+    skipping = [False]
+    read_scores: dict[bool, dict[str, dict[tuple[str, int, int], float]]] = {False: {}, True: {}}
 
     def counted(question, passages, documents, max_answers=5):
         given.append(len(passages))
-        return run(question, passages, documents, max_answers)
+        out = run(question, passages, documents, max_answers)
+        read_scores[skipping[0]][question] = {(a.doc_id, a.start, a.end): a.score for a in out}
+        return out
 
     monkeypatch.setattr(reader, "run", counted)
     settings = demo_pipeline.settings
@@ -77,6 +83,7 @@ def test_skipping_unreachable_documents_reads_less_and_answers_the_same(demo_pip
     read: dict[bool, int] = {}
     for skip in (False, True):
         monkeypatch.setattr(settings, "skip_unreachable", skip)
+        skipping[0] = skip
         given.clear()
         outcomes[skip] = []
         for q in asked:
@@ -85,10 +92,19 @@ def test_skipping_unreachable_documents_reads_less_and_answers_the_same(demo_pip
         read[skip] = sum(given)
     assert read[False] == settings.top_k * len(asked)
     assert read[True] < 0.9 * read[False], read
-    for full, skipped in zip(outcomes[False], outcomes[True], strict=True):
+    ties = 0
+    for q, full, skipped in zip(asked, outcomes[False], outcomes[True], strict=True):
         if full is None or skipped is None:
             assert full is skipped is None
             continue
-        assert (skipped.text, skipped.doc_id, skipped.start) == (full.text, full.doc_id, full.start)
         assert skipped.score == pytest.approx(full.score, abs=0.02)
+        if (skipped.doc_id, skipped.start, skipped.end) == (full.doc_id, full.start, full.end):
+            continue
+        ties += 1
+        for side in (False, True):  # both spans read on both sides, scored within the noise of each other
+            scores = read_scores[side][q]
+            spans = [(a.doc_id, a.start, a.end) for a in (full, skipped)]
+            assert all(span in scores for span in spans), (q, side)
+            assert scores[spans[0]] == pytest.approx(scores[spans[1]], abs=0.02), (q, side)
+    assert ties <= len(asked) // 10, ties
     assert outcomes[True][-1] is None  # the drug no abstract names
