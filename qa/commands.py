@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from common.errors import QAError
+from common.progress import quiet_libraries
 from index.embedder import EmbedderBackend
 from index.ingest import CorpusFormat, InvalidRecordPolicy
 from index.retriever import RetrievalMode
@@ -227,6 +228,7 @@ def ask_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the stable JSON form (see README).")] = False,
 ) -> None:
     """Answer a question with verbatim spans of the corpus, each with its citation."""
+    quiet_libraries()  # the answer is the output: no "Loading weights" bar before it
     from qa.pipeline import DEFAULT_DIR_ONLY, QAPipeline
 
     settings = load_settings(

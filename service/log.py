@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import sys
 import time
 from typing import Any
+
+from common.progress import quiet_libraries
 
 ACCESS_LOGGER = "service.access"
 LOGGER = "service"
@@ -36,11 +37,6 @@ class JsonFormatter(logging.Formatter):
 LIBRARY_LEVEL = logging.WARNING
 """The least severe line a library (anything but the service's and uvicorn's loggers) may write while serving."""
 
-# Progress bars are drawn on stderr, outside logging, and no JSON reader can parse them. Each library reads its
-# switch when it loads (transformers' "Loading weights", huggingface_hub's downloads, plain tqdm such as
-# sentence-transformers' "Batches"), so `quiet_libraries` sets them before any model library is imported.
-QUIET_ENV = {"TQDM_DISABLE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
-
 
 def _json_handler(level: int = logging.NOTSET) -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
@@ -53,20 +49,6 @@ def _replace_handlers(logger: logging.Logger, handler: logging.Handler) -> None:
     for old in list(logger.handlers):
         logger.removeHandler(old)
     logger.addHandler(handler)
-
-
-def quiet_libraries() -> None:
-    """Switch off the libraries' progress bars in this process (and the children it starts): the environment for
-    those not loaded yet, the call for those already imported."""
-    os.environ.update(QUIET_ENV)
-    if "huggingface_hub" in sys.modules:
-        from huggingface_hub.utils import disable_progress_bars
-
-        disable_progress_bars()
-    if "transformers" in sys.modules:
-        from transformers.utils import logging as transformers_logging
-
-        transformers_logging.disable_progress_bar()
 
 
 # Libraries that give their loggers a plain-text stderr handler of their own when imported (transformers also

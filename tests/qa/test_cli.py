@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from common.progress import QUIET_ENV
 
 pytestmark = pytest.mark.model
 runner = CliRunner()
@@ -21,6 +25,25 @@ def default_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 
     for name in [n for n in os.environ if n.startswith("QA_")]:
         monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def progress_bars_restored(monkeypatch: pytest.MonkeyPatch):
+    """`qa ask` switches the libraries' progress bars off for its process: here that is the test session, so the
+    switches are put back afterwards (the environment by monkeypatch, the imported libraries' by their calls)."""
+    from huggingface_hub.utils import are_progress_bars_disabled, enable_progress_bars
+    from transformers.utils import logging as transformers_logging
+
+    for name in QUIET_ENV:
+        monkeypatch.setenv(name, os.environ.get(name, ""))  # recorded as it was, restored after the test
+        if not os.environ[name]:
+            monkeypatch.delenv(name)
+    hub_on, transformers_on = not are_progress_bars_disabled(), transformers_logging.is_progress_bar_enabled()
+    yield
+    if hub_on:
+        enable_progress_bars()
+    if transformers_on:
+        transformers_logging.enable_progress_bar()
 
 
 def test_ask_json_is_stable_and_cites_exact_offsets(demo_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -54,6 +77,24 @@ def test_ask_human_output_and_no_answer(demo_pipeline, monkeypatch: pytest.Monke
     assert "16.43 months" in result.stdout and "abs-02" in result.stdout
     none = runner.invoke(app, ["ask", "Which vaccine prevents measles?"])
     assert none.exit_code == 0 and "No answer found" in none.stdout
+
+
+def test_ask_in_a_fresh_process_prints_the_answer_and_no_progress_bar(demo_pipeline) -> None:
+    """As a user runs it: the answer is the whole output, with no "Loading weights" bar drawn before it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QA_") and k not in QUIET_ENV}
+    env.update(QA_INDEX_DIR=str(demo_pipeline.settings.index_dir), HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    question = "What was the median overall survival with STRIDE?"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "ask", question],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "16.43 months" in proc.stdout and "abs-02" in proc.stdout
+    assert "Loading weights" not in proc.stderr + proc.stdout and "it/s" not in proc.stderr, proc.stderr
 
 
 def test_bad_input_exits_nonzero_with_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
