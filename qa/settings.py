@@ -150,7 +150,7 @@ class Settings(BaseSettings):
         ge=0,
         le=1,
         description="Abstain below this score; default: the threshold calibrated for the reader on several dev "
-        "sets (the shipped model's calibration.json; 0.30 for the heuristic reader).",
+        "sets (the shipped model's calibration.json; 0.6 for the heuristic reader, its class constants).",
     )
     max_answer_tokens: int = Field(
         30,

@@ -99,12 +99,12 @@ def test_the_default_reader_is_the_shipped_model_with_its_own_calibration(embedd
 
 def test_threshold_and_weight_come_from_the_reader_unless_set(demo_pipeline) -> None:
     reader = demo_pipeline.reader(ReaderKind.HEURISTIC)
-    assert demo_pipeline.min_score(reader) == reader.min_score == 0.30
-    assert demo_pipeline.retrieval_weight(reader) == reader.retrieval_weight == 0.0
+    assert demo_pipeline.min_score(reader) == reader.min_score == 0.6
+    assert demo_pipeline.retrieval_weight(reader) == reader.retrieval_weight == 0.5
     from qa.pipeline import QAPipeline
 
-    assert demo_pipeline.coverage_exponent(reader) == reader.coverage_exponent == 0.0
-    assert demo_pipeline.secondary_ratio(reader) == reader.secondary_ratio == 0.0
+    assert demo_pipeline.coverage_exponent(reader) == reader.coverage_exponent == 6.0
+    assert demo_pipeline.secondary_ratio(reader) == reader.secondary_ratio == 1.0
     update = {"min_answer_score": 0.9, "retrieval_weight": 0.2, "coverage_exponent": 1.5, "secondary_ratio": 0.7}
     custom = QAPipeline(demo_pipeline.settings.model_copy(update=update))
     assert custom.min_score(reader) == 0.9 and custom.retrieval_weight(reader) == 0.2
