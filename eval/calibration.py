@@ -28,7 +28,7 @@ from typing import Any
 
 from eval.datasets import Example
 from eval.runner import EvalRunner
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 from qa.answers import Answer
 from qa.coverage import document_coverage, weigh_by_coverage
 from qa.metrics import exact_match, f1_score

@@ -23,8 +23,8 @@ import numpy as np
 
 from index.abbreviations import abbreviation_map, expand_query
 from index.dense import search_dense
-from index.documents import Chunk
 from index.embedder import Embedder
+from index.passages import RetrievedPassage
 from index.store import CorpusIndex
 
 
@@ -32,15 +32,6 @@ class RetrievalMode(StrEnum):
     DENSE = "dense"
     BM25 = "bm25"
     HYBRID = "hybrid"
-
-
-@dataclass(frozen=True, slots=True)
-class RetrievedPassage:
-    chunk: Chunk
-    score: float
-    rank: int
-    dense_score: float | None = None
-    lexical_score: float | None = None
 
 
 class FusionMethod(StrEnum):

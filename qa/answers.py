@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from index.documents import Chunk, Document
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 
 SCORE_DECIMALS = 6  # scores are rounded in the serialised form: enough to order answers, stable across runs
 

@@ -15,7 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Protocol
 
 from index.documents import Document
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 from qa.answers import Answer
 
 if TYPE_CHECKING:

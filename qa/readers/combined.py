@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from index.documents import Document
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 from qa.answers import Answer
 from qa.readers.base import Reader, ReaderKind, ReaderOf
 

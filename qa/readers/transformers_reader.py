@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from index.documents import Document
     from index.embedder import Embedder
-    from index.retriever import RetrievedPassage
+    from index.passages import RetrievedPassage
     from qa.readers.base import ReaderOf
     from qa.readers.onnx_reader import OnnxQAModel
     from qa.settings import Settings

@@ -70,6 +70,13 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--dev-sample", min=0, help="Dev questions per in-training evaluation (0: all).")
         ] = 100,
         eval_max_answer_tokens: Annotated[int, typer.Option("--eval-max-answer-tokens", min=1)] = 64,
+        final_eval: Annotated[
+            bool,
+            typer.Option(
+                "--final-eval/--no-final-eval",
+                help="Score the kept weights on each whole dev file at the end (SQuAD dev: 10,570 questions).",
+            ),
+        ] = True,
         threads: Annotated[int | None, typer.Option("--threads", min=1, help="Torch CPU threads.")] = None,
         precision: Annotated[
             Precision,
@@ -105,6 +112,7 @@ def register(app: typer.Typer) -> None:
                 eval_every=eval_every,
                 dev_sample=dev_sample,
                 eval_max_answer_tokens=eval_max_answer_tokens,
+                final_eval=final_eval,
                 threads=threads,
                 resume=resume,
                 precision=precision,

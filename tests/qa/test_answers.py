@@ -8,7 +8,7 @@ import json
 import pytest
 
 from index.documents import Chunk, Document
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 from qa.answers import Answer, Citation, QAResult, make_answer
 
 DOC = Document(

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from index.documents import Chunk, Document
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 from qa.question import analyse
 from qa.readers.heuristic import HeuristicReader, _QuestionContext
 

@@ -14,7 +14,7 @@ import pytest
 
 from common.errors import ModelLoadError
 from index.documents import Chunk, Document
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 from qa.readers.transformers_reader import (
     CALIBRATION_FILE,
     UNCALIBRATED_MIN_SCORE,

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from index.documents import Document
 from index.embedder import Embedder
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 from qa.answers import Answer, make_answer
 from qa.question import QuestionAnalysis
 from qa.readers.heuristic.candidates import FIT, PHRASE_FIT, sentence_candidates

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from index.documents import Chunk, Document
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 from qa.readers.transformers_reader import TransformersReader
 from qa.training.averaging import average_readers, average_weights, load_source
 from qa.training.data import load_squad

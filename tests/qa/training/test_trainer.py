@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from index.documents import Chunk, Document
-from index.retriever import RetrievedPassage
+from index.passages import RetrievedPassage
 from qa.readers.transformers_reader import TransformersReader
 from qa.training.data import load_squad, sha256_file
 from qa.training.trainer import (
@@ -24,6 +24,7 @@ from qa.training.trainer import (
     load_checkpoint,
     lr_at,
     run_training,
+    score_saved_reader,
 )
 from tests.qa.tiny_bert import minilm_tokenizer, tiny_bert_config
 
@@ -170,6 +171,36 @@ def test_resume_continues_the_same_trajectory(tiny_base, data, tmp_path) -> None
 
     with pytest.raises(TrainingError, match="other hyperparameters"):
         run_training(replace(interrupted, resume=True, lr=1e-3), progress=False)
+
+
+@pytest.mark.model
+def test_without_final_eval_the_kept_weights_score_apart_as_the_trainer_scores_them(tiny_base, data, tmp_path) -> None:
+    with_final = run_training(config_for(tiny_base, data, tmp_path / "a"), progress=False)
+    config = config_for(tiny_base, data, tmp_path / "b", final_eval=False)
+    without = run_training(config, progress=False)
+    report = json.loads((config.output_dir / "training.json").read_text())
+    assert report["final_dev"] is None and not (config.output_dir / "dev_predictions.json").exists()
+    assert without.best_step == with_final.best_step and report["steps"]["done"] == 4
+    best = next(e for e in report["evals"] if e["step"] == without.best_step)
+    assert without.dev.f1 == best["tiny-dev.json"]["f1"]  # the dev sample's figure (here the whole file)
+
+    scored = score_saved_reader(config.output_dir, {str(data[1]): load_squad(data[1])}, config)
+    assert scored["tiny-dev.json"].summary() == with_final.report["final_dev"]["tiny-dev.json"]
+
+
+def test_training_and_reading_import_no_search_code() -> None:
+    """A GPU machine lent for training has torch and transformers but not FAISS, BM25 or pydantic: the trainer
+    and the reader must import without them (scripts/train_reader_device.py runs there)."""
+    import subprocess
+    import sys
+
+    blocked = ["faiss", "bm25s", "pydantic", "pydantic_settings", "fastapi", "onnxruntime", "ray"]
+    code = (
+        f"import sys\nfor m in {blocked!r}: sys.modules[m] = None\n"
+        "import qa.training.trainer, qa.training.data, qa.readers.transformers_reader, qa.training.model_card\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_refuses_test_splits_and_dev_contexts_seen_in_training(data, tmp_path) -> None:
