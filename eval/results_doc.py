@@ -126,22 +126,43 @@ def training_line(training: dict[str, Any] | None) -> str:
 
     stages = training_stages(training)
     speed = training.get("speed", {})
-    data = ", ".join(f"{Path(t['path']).name} ({t['questions']:,} q)" for t in training["data"]["train"])
-    # Each run starts from the dev-best weights of the one before: the shipped weights have seen the sum of the
-    # kept (dev-best) steps of every run, not every step that was run.
+    files: dict[str, int] = {}
+    for stage in stages:
+        files |= {Path(t["path"]).name: t["questions"] for t in stage["data"]["train"]}
+    data = ", ".join(f"{name} ({n:,} q)" for name, n in files.items())
+    # Each run starts from the dev-best weights of the one before (or the average its report records): the
+    # shipped weights have seen the sum of the kept (dev-best) steps of every run, not every step that was run.
     kept_by_run = [s.get("best_step") or s["steps"]["done"] for s in stages]
-    kept = sum(kept_by_run)
     runs = " + ".join(f"{k:,}" for k in kept_by_run)
     hours = sum(s["wall_time_s"] for s in stages) / 3600
-    per_epoch = training["steps"]["per_epoch"]
+    averaged = [i for i, s in enumerate(stages[:-1], start=1) if s.get("weight_average")]
+    passed_on = "".join(
+        f"; run {i} passed on the average of {len(stages[i - 1]['weight_average']['sources'])} checkpoints"
+        for i in averaged
+    )
     return (
         f"Trained reader: all-MiniLM-L6-v2 + QA head, {data}, batches of "
         f"{training['hyperparameters']['batch_size']} windows; {len(stages)} run(s), each from the one before's "
-        f"dev-best weights: {runs} steps kept, {kept:,} in all ({kept / per_epoch:.2f} epochs), {hours:.1f} h on "
+        f"dev-best weights{passed_on}: {runs} steps kept, {epochs_by_data(stages)}; {hours:.1f} h on "
         f"{training['device']} ({training['threads']} threads, last run {speed.get('windows_per_s', '?')} windows/s)"
         + averaged_clause(training)
         + "."
     )
+
+
+def epochs_by_data(stages: list[dict[str, Any]]) -> str:
+    """Epochs seen (kept steps over each run's steps per epoch), summed over consecutive runs on the same data."""
+    groups: list[list[Any]] = []  # [training file names, epochs, first run, last run]
+    for i, stage in enumerate(stages, start=1):
+        names = " + ".join(Path(t["path"]).name for t in stage["data"]["train"])
+        epochs = (stage.get("best_step") or stage["steps"]["done"]) / stage["steps"]["per_epoch"]
+        if groups and groups[-1][0] == names:
+            groups[-1][1] += epochs
+            groups[-1][3] = i
+        else:
+            groups.append([names, epochs, i, i])
+    runs = [f"run {a}" if a == b else f"runs {a}-{b}" for _, _, a, b in groups]
+    return ", then ".join(f"{e:.2f} epochs of {n} ({r})" for (n, e, _, _), r in zip(groups, runs, strict=True))
 
 
 def averaged_clause(training: dict[str, Any]) -> str:

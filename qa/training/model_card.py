@@ -83,6 +83,14 @@ def stages_lines(training: dict[str, Any]) -> list[str]:
         base = f"var/reader-stage{i - 1}" if i > 1 else None
         lines += [f"{i}. {steps_run(stage)}, seed {stage['hyperparameters']['seed']}:", "", "```console"]
         lines += [reproduce_command(stage, f"var/reader-stage{i}", base), "```", ""]
+        average = stage.get("weight_average")
+        if average:  # what this run passed on was an average (`qa average-readers`), not its own dev-best
+            sources = ", ".join(f"`{a['source']}` ({a['kind']}, step {a['step']})" for a in average["sources"])
+            lines += [
+                f"   `var/reader-stage{i}` is the {average['rule']} weight average of {sources}: the weights run "
+                f"{i + 1} started from.",
+                "",
+            ]
     return [*lines, f"{len(stages)}. this run, from `var/reader-stage{len(stages) - 1}` (its scores are below):", ""]
 
 

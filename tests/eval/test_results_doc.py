@@ -159,7 +159,7 @@ def test_training_line_says_when_the_shipped_weights_are_an_average() -> None:
 
     training = json.loads((PACKAGE_DIR / "data" / "reader" / "training.json").read_text(encoding="utf-8"))
     training.pop("weight_average", None)
-    assert "average" not in results_doc.training_line(training)
+    assert "the shipped weights are" not in results_doc.training_line(training)
     training["weight_average"] = {
         "rule": "uniform",
         "sources": [
@@ -171,4 +171,16 @@ def test_training_line_says_when_the_shipped_weights_are_an_average() -> None:
     assert line.endswith(
         "; the shipped weights are the uniform average of 2: var/reader-stage8 (dev-best weights, step 400), "
         "var/reader-stage8/checkpoint/state.pt (last step of its run, step 1200)."
+    )
+
+
+def test_epochs_are_counted_per_run_and_summed_over_runs_on_the_same_data() -> None:
+    def stage(files: list[str], best: int, per_epoch: int) -> dict:
+        return {"data": {"train": [{"path": f} for f in files]}, "best_step": best, "steps": {"per_epoch": per_epoch}}
+
+    mix, covid = ["a/train-v1.1.json", "b/covid-qa-train.json"], ["b/covid-qa-train.json"]
+    stages = [stage(mix, 100, 400), stage(mix, 300, 400), stage(covid, 20, 10)]
+    assert results_doc.epochs_by_data(stages) == (
+        "1.00 epochs of train-v1.1.json + covid-qa-train.json (runs 1-2), then 2.00 epochs of covid-qa-train.json "
+        "(run 3)"
     )
