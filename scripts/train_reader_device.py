@@ -167,25 +167,16 @@ def train_variant(name: str, work: Path, tiny: bool) -> None:
 
 
 def score_shard(folder: Path, shard: int, shards: int, out: Path, tiny: bool, work: Path) -> None:
-    """EM/F1 sums of the saved reader over every `shards`-th question of each whole dev file."""
-    from qa.readers.precision import Precision
+    """EM/F1 sums of the saved reader over every `shards`-th question of each whole dev file, read with the
+    settings its run evaluated with."""
     from qa.training.data import load_squad
-    from qa.training.trainer import TrainConfig, score_saved_reader
+    from qa.training.trainer import score_saved_reader
 
-    report = json.loads((folder / "training.json").read_text())
-    hp = report["hyperparameters"]
+    evaluation = json.loads((folder / "training.json").read_text())["evaluation"]
     paths = make_tiny(work) if tiny else {str(p): p for p in DEV}
     dev_sets = {str(paths[str(p)]): load_squad(paths[str(p)])[shard::shards] for p in DEV}
-    config = TrainConfig(
-        train_paths=(SQUAD_TRAIN,),
-        dev_paths=tuple(Path(p) for p in dev_sets),
-        output_dir=folder,
-        max_length=hp["max_length"],
-        stride=hp["stride"],
-        precision=Precision.parse(hp["precision"]),
-        eval_max_answer_tokens=report["evaluation"]["max_answer_tokens"],
-    )
-    results = score_saved_reader(folder, dev_sets, config)
+    settings = {k: evaluation[k] for k in ("max_answer_tokens", "max_length", "stride", "precision")}
+    results = score_saved_reader(folder, dev_sets, **settings)
     sums = {
         n: {"em": r.exact_match * r.questions, "f1": r.f1 * r.questions, "n": r.questions} for n, r in results.items()
     }
@@ -283,7 +274,7 @@ def orchestrate(out: Path, work: Path, train_deadline: float, score_deadline: fl
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         "variants": {},
-        "common": {k: v for k, v in COMMON.items()},
+        "common": dict(COMMON),
     }
     say(f"device {summary['device']}, {summary['versions']}")
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa.training.trainer import TrainingError, evaluate_reader, load_checkpoint
+from qa.training.trainer import TrainingError, load_checkpoint, score_saved_reader
 
 if TYPE_CHECKING:
     import torch
@@ -91,7 +91,6 @@ def average_readers(
     whole-file scores in `final_dev` (read as that report's final evaluation was)."""
     from safetensors.torch import save_file
 
-    from qa.readers.transformers_reader import TransformersReader
     from qa.training.data import load_squad
 
     paths = [Path(s) for s in sources]
@@ -117,18 +116,17 @@ def average_readers(
     evaluation = report.get("evaluation", {})
     final: dict[str, Any] = {"step": None, "averaged": True}
     if dev_paths:
-        reader = TransformersReader(
-            str(output),
+        results = score_saved_reader(
+            output,
+            {str(path): load_squad(path) for path in dev_paths},
             max_answer_tokens=evaluation.get("max_answer_tokens", max_answer_tokens),
             max_length=evaluation.get("max_length", 256),
             stride=evaluation.get("stride", 64),
             precision=evaluation.get("precision", "auto"),
+            progress=progress,
+            say=say,
         )
-        reader.warm_up()
-        for path in dev_paths:
-            result = evaluate_reader(reader, load_squad(path), progress, desc=f"{Path(path).name} (full)")
-            final[Path(path).name] = result.summary()
-            say(f"average: {Path(path).name} EM {result.exact_match:.4f} F1 {result.f1:.4f}")
+        final |= {name: result.summary() for name, result in results.items()}
     report["weight_average"] = {"sources": [info for _, info in loaded], "rule": "uniform"}
     report["final_dev"] = final if dev_paths else None
     (output / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -541,7 +541,17 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
         dev_result = EvalResult(first["exact_match"], first["f1"], first["questions"])
         return TrainResult(config.output_dir, best_step, dev_result, full["wall_time_s"], full)
 
-    results = score_saved_reader(config.output_dir, dev_sets, config, device=device, progress=progress, say=say)
+    results = score_saved_reader(
+        config.output_dir,
+        dev_sets,
+        max_answer_tokens=config.eval_max_answer_tokens,
+        max_length=config.max_length,
+        stride=config.stride,
+        precision=config.precision,
+        device=device,
+        progress=progress,
+        say=say,
+    )
     final = {"step": best_step, **{name: result.summary() for name, result in results.items()}}
     predictions = {k: v for result in results.values() for k, v in result.predictions.items()}
     first = final[Path(next(iter(dev_sets))).name]
@@ -555,23 +565,28 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
 def score_saved_reader(
     folder: Path,
     dev_sets: dict[str, list[SquadExample]],
-    config: TrainConfig,
+    *,
+    max_answer_tokens: int,
+    max_length: int,
+    stride: int,
+    precision: Precision | str,
     device: str | None = None,
     progress: bool = False,
     say: Say = lambda _m: None,
 ) -> dict[str, EvalResult]:
     """The saved weights, loaded back from `folder` as the service loads them (fp32 weights; bf16 autocast only
     when training used it: `qa eval-reader` gives the fp32 figure), scored on each whole dev file (by file
-    name: the training report's `final_dev` entries)."""
+    name: the training report's `final_dev` entries). The reading settings are the run's: its report's
+    `evaluation` holds them under these names."""
     from qa.readers.transformers_reader import TransformersReader
 
     reader = TransformersReader(
         str(folder),
-        max_answer_tokens=config.eval_max_answer_tokens,
-        max_length=config.max_length,
-        stride=config.stride,
+        max_answer_tokens=max_answer_tokens,
+        max_length=max_length,
+        stride=stride,
         device=device,
-        precision=config.precision,
+        precision=precision,
     )
     reader.warm_up()
     results: dict[str, EvalResult] = {}

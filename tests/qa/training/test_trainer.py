@@ -184,7 +184,8 @@ def test_without_final_eval_the_kept_weights_score_apart_as_the_trainer_scores_t
     best = next(e for e in report["evals"] if e["step"] == without.best_step)
     assert without.dev.f1 == best["tiny-dev.json"]["f1"]  # the dev sample's figure (here the whole file)
 
-    scored = score_saved_reader(config.output_dir, {str(data[1]): load_squad(data[1])}, config)
+    settings = {k: report["evaluation"][k] for k in ("max_answer_tokens", "max_length", "stride", "precision")}
+    scored = score_saved_reader(config.output_dir, {str(data[1]): load_squad(data[1])}, **settings)
     assert scored["tiny-dev.json"].summary() == with_final.report["final_dev"]["tiny-dev.json"]
 
 
