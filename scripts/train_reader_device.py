@@ -11,12 +11,19 @@ tool brings back (files of at most 16 MiB, at most 8 of them):
 
 The device machine has torch and transformers but neither this project's other dependencies nor `../shared`, so
 the data travels gzipped in `.devdata/` (ignored by git; made by `--pack`) and is unpacked to where `qa
-train-reader` reads it. Every phase has a deadline inside the command's limit: a variant still training at
-`--train-deadline` is stopped (its dev-best so far still competes) and the weights are written out before the
-whole-dev scoring starts. After the run, `--unpack DIR` here joins the parts into a reader folder.
+train-reader` reads it. Its tokenizers (0.23.2 on 2026-12-04) cuts long contexts short
+(`qa.readers.transformers_reader.check_overflow_windows`, which this run checks first): carry a tokenizers>=0.23.3
+wheel in `.whl/` (ignored) and install it before the run (the command below).
+
+Every phase has a deadline inside the command's limit: a variant still training at `--train-deadline` is stopped
+(its dev-best so far still competes) and the weights are written out before the whole-dev scoring starts.
+After the run, `--unpack DIR` here joins the parts into a reader folder.
 
     python3 scripts/train_reader_device.py --pack                       # here, once: gzip the data into .devdata
-    python3 scripts/train_reader_device.py --out $OUT                    # there (device tool, carry .devdata)
+    python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+        --platform manylinux2014_x86_64 -d .whl tokenizers==0.23.3         # here, once
+    python3 -m pip install -q --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site \
+        && python3 scripts/train_reader_device.py --out $OUT              # there (device tool, carry .devdata .whl)
     python3 scripts/train_reader_device.py --unpack FILES_AT --into var/reader-gpu   # here, afterwards
     .venv/bin/python scripts/train_reader_device.py --out var/device-rehearsal --tiny   # a CPU rehearsal
 """
@@ -269,6 +276,16 @@ def orchestrate(out: Path, work: Path, train_deadline: float, score_deadline: fl
         unpack_data()
     import torch
     import transformers
+
+    try:  # the device image of 2026-12 has tokenizers 0.23.2, which drops overflow windows: carry 0.23.3 (.whl)
+        from transformers import AutoTokenizer
+
+        from qa.readers.transformers_reader import check_overflow_windows
+
+        check_overflow_windows(AutoTokenizer.from_pretrained(COMMON["base_model"], local_files_only=True))
+    except Exception as err:
+        say(f"refusing to train: {err}")
+        return 2
 
     summary: dict = {
         "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",

@@ -111,6 +111,40 @@ def encode_windows(
     return Windows(enc, sample, context_mask, offsets)
 
 
+WINDOW_CHECK_CONTEXT = "The dose was 400 mg twice daily. " * 40 + "The end."
+"""325 MiniLM tokens, 8 windows of 64: a tokenizer that stops early leaves the end uncovered."""
+
+
+def check_overflow_windows(tokenizer: PreTrainedTokenizerBase, max_length: int = 64, stride: int = 16) -> None:
+    """Refuse a tokenizer whose windows stop before the end of a long context.
+
+    tokenizers 0.23.1 and 0.23.2 stop tokenising a truncated input once `max_length` tokens exist, so
+    `return_overflowing_tokens` returns too few windows (huggingface/tokenizers#2091, fixed in 0.23.3). The
+    reader then never sees the rest of a long passage, and training labels every answer past the first windows
+    "no answer". Seen on the device run of 2026-12-04 (tokenizers 0.23.2): one 43,957-character COVID-QA paper
+    gave 2 windows instead of 64, and COVID-QA dev F1 read 0.086 there against 0.474 for the same weights here.
+    """
+    windows = encode_windows(tokenizer, "How does it end?", [WINDOW_CHECK_CONTEXT], max_length, stride)
+    covered = max(
+        (
+            end
+            for row, mask in zip(windows.offsets, windows.context_mask, strict=True)
+            for (_, end), m in zip(row, mask, strict=True)
+            if m
+        ),
+        default=0,
+    )
+    if covered < len(WINDOW_CHECK_CONTEXT.rstrip()):
+        import tokenizers
+
+        raise ModelLoadError(
+            f"this tokenizer's overlapping windows stop at character {covered} of a {len(WINDOW_CHECK_CONTEXT)}-"
+            f"character context ({len(windows)} windows): tokenizers {tokenizers.__version__} drops overflow "
+            "windows (huggingface/tokenizers#2091, in 0.23.1 and 0.23.2), so long passages would be read only in "
+            "part; install tokenizers>=0.23.3"
+        )
+
+
 def best_spans(
     start_logits: torch.Tensor,
     end_logits: torch.Tensor,
@@ -239,6 +273,7 @@ class TransformersReader:
             ) from err
         if not getattr(tokenizer, "is_fast", False):
             raise ModelLoadError(f"reader model {self.model_name!r} has no fast tokenizer: offsets need one")
+        check_overflow_windows(tokenizer)
         if local:
             self._load_calibration(Path(path) / CALIBRATION_FILE)
         if self.backend is ReaderBackend.TORCH:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from common.errors import QAError
+from qa.readers.transformers_reader import check_overflow_windows
 
 if TYPE_CHECKING:
     import torch
@@ -261,6 +262,7 @@ def build_features(
             f"stride {stride} is too large for windows of {max_length} tokens (at most "
             f"{max_safe_stride(tokenizer, max_length)}, so that a long question still leaves room to advance)"
         )
+    check_overflow_windows(tokenizer)  # or the labels call answers past the first windows unanswerable
     rng = random.Random(seed)
     stats = WindowStats()
     input_ids: list[np.ndarray] = []

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.readers.transformers_reader import encode_windows
+from common.errors import ModelLoadError
+from qa.readers.transformers_reader import check_overflow_windows, encode_windows
 from qa.training.data import (
     NO_ANSWER,
     PAD_MULTIPLE,
@@ -136,6 +137,35 @@ def test_a_stride_the_reader_would_clip_is_refused(tokenizer) -> None:
     build_features(tokenizer, [example(None)], MAX_LENGTH, bound)
     with pytest.raises(ValueError, match="stride"):
         build_features(tokenizer, [example(None)], MAX_LENGTH, bound + 1)
+
+
+class DropsOverflowWindows:
+    """The real tokenizer, but every input gives its first window only: what tokenizers 0.23.1-0.23.2 did to
+    long contexts (huggingface/tokenizers#2091)."""
+
+    def __init__(self, real) -> None:
+        self.real = real
+
+    def __getattr__(self, name: str):
+        return getattr(self.real, name)
+
+    def __call__(self, *args, **kwargs):
+        if not kwargs.get("return_overflowing_tokens"):
+            return self.real(*args, **kwargs)
+        enc = self.real(*args, **{**kwargs, "return_overflowing_tokens": False})
+        enc["overflow_to_sample_mapping"] = np.arange(len(enc["input_ids"]))
+        return enc
+
+
+def test_a_tokenizer_that_drops_overflow_windows_is_refused_by_reader_and_trainer(tokenizer) -> None:
+    check_overflow_windows(tokenizer)  # the installed one covers the whole context
+    broken = DropsOverflowWindows(tokenizer)
+    assert len(encode_windows(broken, QUESTION, [CONTEXT], MAX_LENGTH, STRIDE)) == 1
+    with pytest.raises(ModelLoadError, match=r"windows stop at character \d+ .*install tokenizers>=0\.23\.3"):
+        check_overflow_windows(broken)
+    last = CONTEXT.rindex("omicron")
+    with pytest.raises(ModelLoadError, match="huggingface/tokenizers#2091"):
+        build_features(broken, [example((last, last + len("omicron")))], MAX_LENGTH, STRIDE)
 
 
 def test_collate_pads_to_the_longest_window_of_the_batch(tokenizer) -> None:
