@@ -16,7 +16,20 @@ from index.embedder import Embedder
 from index.ingest import load_corpus
 from qa.settings import BUILTIN_CORPUS, Settings
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED = Path(os.environ.get("QA_SHARED_DIR") or Path(__file__).resolve().parents[2] / "shared")
+"""The gold and benchmark data some tests score against: `../shared` beside the checkout (where CI has it), or
+wherever QA_SHARED_DIR points."""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """One clear stop instead of a dozen 'gold file not found' failures when the data folder is not there."""
+    gold = SHARED / "gold" / "seed_dev.jsonl"
+    if not gold.is_file():
+        pytest.exit(
+            f"the tests read gold data from {SHARED} and {gold} is not there: put the shared data folder beside "
+            "this checkout (../shared) or set QA_SHARED_DIR to it",
+            returncode=4,
+        )
 
 
 @pytest.fixture(scope="session")
