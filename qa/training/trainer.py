@@ -326,6 +326,7 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
     save the best weights (mean F1 over the dev files) as a transformers folder in `output_dir`, then score
     that folder on each whole dev file."""
     import numpy as np
+    import tokenizers
     import torch
     import transformers
     from tqdm.auto import tqdm
@@ -461,7 +462,11 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
             "wall_time_s": round(elapsed_before + time.perf_counter() - t_start, 1),
             "device": device if device == "cpu" else torch.cuda.get_device_name(),
             "threads": torch.get_num_threads(),
-            "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+            "versions": {
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "tokenizers": tokenizers.__version__,
+            },
             "python": platform.python_version(),
         }
 

@@ -33,3 +33,16 @@ def test_a_continued_run_lists_every_stage_with_its_command() -> None:
     assert "--output var/reader-stage1" in card  # the first run's command ...
     assert "--base-model var/reader-stage1" in card  # ... and the second, continuing from its output
     assert card.count("qa train-reader") == 2
+
+
+def test_a_stage_trained_elsewhere_shows_its_hardware_and_notes() -> None:
+    first = shipped_training()
+    first.pop("base_training", None)
+    first["device"], first["notes"] = "NVIDIA H200", ["its windows were cut short"]
+    second = copy.deepcopy(first)
+    second["base_model"], second["base_training"], second["device"] = "qa/data/reader", first, "cpu"
+    second["notes"] = ["re-scored here"]
+    card = render(second, None)
+    assert f"seed {first['hyperparameters']['seed']}, on NVIDIA H200:" in card
+    assert "   Note: its windows were cut short" in card
+    assert "\nNote: re-scored here" in card
