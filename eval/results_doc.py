@@ -125,7 +125,6 @@ def training_line(training: dict[str, Any] | None) -> str:
     from qa.training.model_card import training_stages
 
     stages = training_stages(training)
-    speed = training.get("speed", {})
     files: dict[str, int] = {}
     for stage in stages:
         files |= {Path(t["path"]).name: t["questions"] for t in stage["data"]["train"]}
@@ -134,7 +133,6 @@ def training_line(training: dict[str, Any] | None) -> str:
     # shipped weights have seen the sum of the kept (dev-best) steps of every run, not every step that was run.
     kept_by_run = [s.get("best_step") or s["steps"]["done"] for s in stages]
     runs = " + ".join(f"{k:,}" for k in kept_by_run)
-    hours = sum(s["wall_time_s"] for s in stages) / 3600
     averaged = [i for i, s in enumerate(stages[:-1], start=1) if s.get("weight_average")]
     passed_on = "".join(
         f"; run {i} passed on the average of {len(stages[i - 1]['weight_average']['sources'])} checkpoints"
@@ -143,11 +141,38 @@ def training_line(training: dict[str, Any] | None) -> str:
     return (
         f"Trained reader: all-MiniLM-L6-v2 + QA head, {data}, batches of "
         f"{training['hyperparameters']['batch_size']} windows; {len(stages)} run(s), each from the one before's "
-        f"dev-best weights{passed_on}: {runs} steps kept, {epochs_by_data(stages)}; {hours:.1f} h on "
-        f"{training['device']} ({training['threads']} threads, last run {speed.get('windows_per_s', '?')} windows/s)"
+        f"dev-best weights{passed_on}: {runs} steps kept, {epochs_by_data(stages)}; {hardware_by_device(stages)}"
         + averaged_clause(training)
         + "."
     )
+
+
+def run_numbers(numbers: list[int]) -> str:
+    """1, 2, 3, 5 -> 'runs 1-3, 5'; 4 -> 'run 4'."""
+    spans: list[list[int]] = []
+    for n in numbers:
+        if spans and n == spans[-1][1] + 1:
+            spans[-1][1] = n
+        else:
+            spans.append([n, n])
+    text = ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in spans)
+    return f"run {text}" if len(numbers) == 1 else f"runs {text}"
+
+
+def hardware_by_device(stages: list[dict[str, Any]]) -> str:
+    """Wall time on each kind of hardware the runs used, with the threads and speed of its last run there."""
+    by_device: dict[str, list[int]] = {}
+    for i, stage in enumerate(stages, start=1):
+        by_device.setdefault(stage.get("device", "cpu"), []).append(i)
+    parts = []
+    for device, numbers in by_device.items():
+        hours = sum(stages[i - 1]["wall_time_s"] for i in numbers) / 3600
+        last = stages[numbers[-1] - 1]
+        which = "" if len(by_device) == 1 else f"{run_numbers(numbers)}, "
+        lead = "last run " if len(numbers) > 1 else ""
+        speed = last.get("speed", {}).get("windows_per_s", "?")
+        parts.append(f"{hours:.1f} h on {device} ({which}{last['threads']} threads, {lead}{speed} windows/s)")
+    return " and ".join(parts)
 
 
 def epochs_by_data(stages: list[dict[str, Any]]) -> str:

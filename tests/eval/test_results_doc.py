@@ -184,3 +184,16 @@ def test_epochs_are_counted_per_run_and_summed_over_runs_on_the_same_data() -> N
         "1.00 epochs of train-v1.1.json + covid-qa-train.json (runs 1-2), then 2.00 epochs of covid-qa-train.json "
         "(run 3)"
     )
+
+
+def test_hardware_is_counted_per_device_with_the_runs_on_each() -> None:
+    def stage(device: str, hours: float, threads: int, speed: float) -> dict:
+        return {"device": device, "wall_time_s": hours * 3600, "threads": threads, "speed": {"windows_per_s": speed}}
+
+    cpu = [stage("cpu", 1.0, 2, 10.0), stage("cpu", 2.0, 2, 12.0)]
+    assert results_doc.hardware_by_device(cpu) == "3.0 h on cpu (2 threads, last run 12.0 windows/s)"
+    mixed = [*cpu, stage("NVIDIA H200", 0.1, 4, 1037.8), stage("cpu", 0.3, 2, 11.2)]
+    assert results_doc.hardware_by_device(mixed) == (
+        "3.3 h on cpu (runs 1-2, 4, 2 threads, last run 11.2 windows/s) and 0.1 h on NVIDIA H200 (run 3, 4 threads, "
+        "1037.8 windows/s)"
+    )
