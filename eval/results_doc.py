@@ -134,9 +134,13 @@ def training_line(training: dict[str, Any] | None) -> str:
     kept_by_run = [s.get("best_step") or s["steps"]["done"] for s in stages]
     runs = " + ".join(f"{k:,}" for k in kept_by_run)
     averaged = [i for i, s in enumerate(stages[:-1], start=1) if s.get("weight_average")]
-    passed_on = "".join(
-        f"; run {i} passed on the average of {len(stages[i - 1]['weight_average']['sources'])} checkpoints"
-        for i in averaged
+    sizes = {len(stages[i - 1]["weight_average"]["sources"]) for i in averaged}
+    passed_on = (
+        f"; {run_numbers(averaged)} passed on "
+        + ("an average" if len(averaged) == 1 else "averages")
+        + (f" of {sizes.pop()} checkpoints" if len(sizes) == 1 else " of checkpoints")
+        if averaged
+        else ""
     )
     return (
         f"Trained reader: all-MiniLM-L6-v2 + QA head, {data}, batches of "
