@@ -1,8 +1,9 @@
 """`qa calibrate`: read several dev sets once, then sweep the reader's threshold and retrieval weight.
 
 Each `--set GOLD:CONDITION` is one dev set (`retrieved`, `oracle` or `without-gold`: see eval.calibration).
-The report holds every (weight, threshold) row with each set's scores, and the row with the best mean F1; then,
-at that row, every secondary ratio (how far below the best answer a further answer may still be listed) with the
+The report holds every (weight, threshold) row with each set's scores and wrong answers, and the row with the best
+mean utility (SQuAD 2.0 F1, less `--wrong-answer-cost` per wrong answer: eval.calibration.WRONG_ANSWER_COST); then, at
+that row, every secondary ratio (how far below the best answer a further answer may still be listed) with the
 listed answers' scores, and the ratio with the best mean list F1.
 
 Reading the sets takes minutes, the sweep seconds: `--save-candidates FILE` keeps every question's candidates, and
@@ -73,6 +74,15 @@ def calibrate_command(
             "tried); chosen after the threshold, by the listed answers' mean F1.",
         ),
     ] = DEFAULT_SECONDARY_RATIOS,
+    wrong_answer_cost: Annotated[
+        float,
+        typer.Option(
+            "--wrong-answer-cost",
+            min=0.0,
+            help="What a wrong answer costs in the utility the setting is chosen on (a right one earns its F1, an "
+            "abstention 0, a right abstention 1; eval.calibration.WRONG_ANSWER_COST). 0: plain SQuAD 2.0 F1.",
+        ),
+    ] = 0.0,
     embedding_backend: Annotated[EmbedderBackend | None, typer.Option("--embedding-backend")] = None,
     cache_dir: Annotated[Path, typer.Option("--cache-dir")] = Path("var/eval-cache"),
     seed: Annotated[int, typer.Option("--seed")] = 0,
@@ -100,7 +110,8 @@ def calibrate_command(
         ),
     ] = None,
 ) -> None:
-    """Choose the abstention threshold and retrieval weight on several dev sets at once (mean F1)."""
+    """Choose the abstention threshold and retrieval weight on several dev sets at once (mean F1, less
+    --wrong-answer-cost per wrong answer)."""
     from rich.markup import escape
     from tqdm import tqdm
 
@@ -197,7 +208,14 @@ def calibrate_command(
     ratios = sorted({0.0, *_floats(secondary_ratios, "--secondary-ratios")})
     if any(not 0 <= r <= 1 for r in ratios):
         fail("--secondary-ratios must lie in [0, 1]")
-    rows = sweep(collected, _floats(weights, "--weights"), _floats(thresholds, "--thresholds"), mixes, exponents)
+    rows = sweep(
+        collected,
+        _floats(weights, "--weights"),
+        _floats(thresholds, "--thresholds"),
+        mixes,
+        exponents,
+        wrong_answer_cost,
+    )
     alone = best([r for r in rows if r["heuristic_weight"] is None])
     mixed = [r for r in rows if r["heuristic_weight"] is not None]
     chosen = best(rows)
@@ -245,7 +263,7 @@ def calibrate_command(
         typer.echo(
             f"{label}: heuristic weight {row['heuristic_weight']} coverage exponent {row['coverage_exponent']} "
             f"retrieval weight {row['retrieval_weight']} "
-            f"threshold {row['threshold']} mean F1 {row['mean_f1']}"
+            f"threshold {row['threshold']} mean utility {row['mean_utility']} mean F1 {row['mean_f1']}"
         )
         for name, s in row["sets"].items():
             typer.echo(f"  {name}: {json.dumps(s)}")
@@ -255,7 +273,7 @@ def calibrate_command(
             typer.echo(f"  {name}: {json.dumps(s)}")
     zero = next((r for r in rows if r["retrieval_weight"] == chosen["retrieval_weight"] and r["threshold"] == 0), None)
     if zero is not None:
-        typer.echo(f"same weight, never abstaining: mean F1 {zero['mean_f1']}")
+        typer.echo(f"same weight, never abstaining: mean utility {zero['mean_utility']} mean F1 {zero['mean_f1']}")
     if write_calibration is not None:
         from qa.readers.transformers_reader import CALIBRATION_FILE
         from qa.training.model_card import write_model_card
@@ -268,7 +286,12 @@ def calibrate_command(
             "top_k": settings.top_k,
             "expand_documents": settings.expand_documents,
             "reader_precision": precision,
-            "chosen_by": "best mean F1 over the dev sets (SQuAD 2.0 scoring), qa calibrate",
+            "chosen_by": (
+                f"best mean utility over the dev sets (SQuAD 2.0 F1, less {wrong_answer_cost} per wrong answer), then "
+                "mean F1; qa calibrate"
+            ),
+            "wrong_answer_cost": wrong_answer_cost,
+            "mean_utility": alone["mean_utility"],
             "mean_f1": alone["mean_f1"],
             "sets": alone["sets"],
             "listing": secondary_alone,
@@ -280,6 +303,7 @@ def calibrate_command(
                 "retrieval_weight": chosen["retrieval_weight"],
                 "coverage_exponent": chosen["coverage_exponent"],
                 "secondary_ratio": secondary_chosen["secondary_ratio"],
+                "mean_utility": chosen["mean_utility"],
                 "mean_f1": chosen["mean_f1"],
                 "sets": chosen["sets"],
                 "listing": secondary_chosen,

@@ -13,7 +13,9 @@ Three ways to ask a question of a gold set:
   something the corpus does not hold meets. Its correct outcome is "no answer found".
 
 Scores follow SQuAD 2.0: an unanswerable question scores 1 when the system abstains, else 0; an answerable
-one scores its EM/F1, 0 when it abstains.
+one scores its EM/F1, 0 when it abstains. Plain F1 scores a wrong answer and an abstention on an answerable
+question alike (0); every row also counts the wrong answers, and `--wrong-answer-cost` chooses on a utility that
+charges for them (`WRONG_ANSWER_COST`).
 """
 
 from __future__ import annotations
@@ -39,6 +41,15 @@ from runtimes.models import files_digest
 
 CANDIDATES_FORMAT = "biomed-qa-candidates/1"
 """The version of `write_candidates`' file (read back only by the same format)."""
+WRONG_ANSWER_COST = 0.0
+"""What a wrong answer costs in the utility the setting is chosen on: an answer with F1 > 0 earns its F1, a right
+abstention on an unanswerable question earns 1, an abstention on an answerable one 0, and an answer with F1 0
+(or any answer to an unanswerable question) costs this much. 0 is SQuAD 2.0 F1, the metric issue 11's targets use;
+1 is "effective reliability" Phi_1 (Whitehead et al. 2022, Reliable Visual Question Answering). Measured on
+reader run 10's five dev sets (`qa calibrate --from-candidates var/cal/trained-candidates.json.gz --reader
+combined --wrong-answer-cost 1`): at 1 the chosen setting gives 53 wrong answers and 598 abstentions where 0
+gives 157 and 381, but mean F1 0.656 against 0.688 and seed_dev F1 0.533 against 0.698 (21 abstentions of 45,
+19 of them on answerable questions): the default stays 0 and every row reports its wrong answers."""
 WITHOUT_GOLD_EXTRA = 20
 """Passages retrieved beyond top_k before the gold documents' passages are dropped."""
 
@@ -242,10 +253,13 @@ def _read(question: QuestionCandidates, top: Answer | None) -> _Reading:
     return _Reading(True, top.score, exact_match(top.text, question.golds), f1_score(top.text, question.golds))
 
 
-def _summary(readings: Sequence[_Reading], threshold: float) -> dict[str, Any]:
-    """SQuAD 2.0-style EM/F1 over all questions, split by answerable or not, and abstention precision/recall."""
+def _summary(
+    readings: Sequence[_Reading], threshold: float, wrong_answer_cost: float = WRONG_ANSWER_COST
+) -> dict[str, Any]:
+    """SQuAD 2.0-style EM/F1 over all questions, split by answerable or not, abstention precision/recall, the
+    wrong answers (F1 0, or any answer to an unanswerable question) and the utility that charges for them."""
     em = f1 = has_em = has_f1 = 0.0
-    n = n_has = n_no = abstained = abstained_right = wrong_on_unanswerable = 0
+    n = n_has = n_no = abstained = abstained_right = wrong_on_unanswerable = wrong = 0
     for r in readings:
         answered = r.score is not None and r.score >= threshold
         n += 1
@@ -253,10 +267,12 @@ def _summary(readings: Sequence[_Reading], threshold: float) -> dict[str, Any]:
             n_has += 1
             e, f = (r.em, r.f1) if answered else (0.0, 0.0)
             has_em, has_f1, em, f1 = has_em + e, has_f1 + f, em + e, f1 + f
+            wrong += answered and r.f1 == 0.0
         else:
             n_no += 1
             em, f1 = em + (not answered), f1 + (not answered)
             wrong_on_unanswerable += answered
+            wrong += answered
         if not answered:
             abstained += 1
             abstained_right += not r.answerable
@@ -272,6 +288,8 @@ def _summary(readings: Sequence[_Reading], threshold: float) -> dict[str, Any]:
         "no_answer_recall": round(abstained_right / n_no, 4) if n_no else None,
         "answered_unanswerable": round(wrong_on_unanswerable / n_no, 4) if n_no else None,
         "abstained": abstained,
+        "wrong": wrong,
+        "utility": round((f1 - wrong_answer_cost * wrong) / n, 4) if n else None,
     }
 
 
@@ -293,25 +311,30 @@ def sweep(
     thresholds: Sequence[float],
     heuristic_weights: Sequence[float | None] = (None,),
     coverage_exponents: Sequence[float] = (0.0,),
+    wrong_answer_cost: float = WRONG_ANSWER_COST,
 ) -> list[dict[str, Any]]:
     """Every (heuristic weight, coverage exponent, retrieval weight, threshold): each set's scores and their mean
-    F1 (every set counts the same). A heuristic weight of None is the reader alone; an exponent of 0, no coverage.
-    Each question is ranked once per (heuristic weight, exponent, retrieval weight); thresholds only cut."""
+    F1 and mean utility (every set counts the same). A heuristic weight of None is the reader alone; an exponent
+    of 0, no coverage. Each question is ranked once per (heuristic weight, exponent, retrieval weight);
+    thresholds only cut."""
     rows = []
     for hw in heuristic_weights:
         for ce in coverage_exponents:
             for w in weights:
                 readings = {name: [_read(q, top_answer(q, w, hw, ce)) for q in qs] for name, qs in sets.items()}
                 for t in thresholds:
-                    per_set = {name: _summary(r, t) for name, r in readings.items()}
+                    per_set = {name: _summary(r, t, wrong_answer_cost) for name, r in readings.items()}
                     f1s = [s["f1"] for s in per_set.values() if s["f1"] is not None]
+                    utilities = [s["utility"] for s in per_set.values() if s["utility"] is not None]
                     rows.append(
                         {
                             "heuristic_weight": hw,
                             "coverage_exponent": ce,
                             "retrieval_weight": w,
                             "threshold": t,
+                            "mean_utility": round(sum(utilities) / len(utilities), 4),
                             "mean_f1": round(sum(f1s) / len(f1s), 4),
+                            "wrong_answer_cost": wrong_answer_cost,
                             "sets": per_set,
                         }
                     )
@@ -386,10 +409,12 @@ def best_secondary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def best(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Highest mean F1; ties go to the lower weights and exponent, then the higher threshold (abstain when unsure)."""
+    """Highest mean utility (`WRONG_ANSWER_COST`), then mean F1; ties go to the lower weights and exponent, then
+    the higher threshold (abstain when unsure)."""
     return max(
         rows,
         key=lambda r: (
+            r["mean_utility"],
             r["mean_f1"],
             -(r["heuristic_weight"] or 0.0),
             -r["coverage_exponent"],

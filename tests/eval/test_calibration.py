@@ -70,6 +70,34 @@ def test_sweep_averages_sets_equally_and_best_prefers_abstaining_on_ties() -> No
     assert chosen["threshold"] == 0.8 and chosen["sets"]["b"]["no_answer_recall"] == 1.0
 
 
+def test_wrong_answers_are_counted_and_a_cost_for_them_moves_the_choice_to_abstaining() -> None:
+    right = question(["16.4 months"], cand("16.4 months", 0.9))
+    wrong = question(["25.8%"], cand("16.4 months", 0.6))  # F1 0 at any threshold it is answered
+    partial = question(["16.4"], cand("16.4 months", 0.6))  # F1 > 0: earns its F1, never counted wrong
+    unanswerable = question([], cand("25.8%", 0.6))
+    s = score([right, wrong, partial, unanswerable], 0.0, 0.5)
+    assert s["wrong"] == 2  # the F1-0 answer and the answer to the unanswerable question
+    assert s["utility"] == s["f1"]  # the default cost is 0: plain SQuAD 2.0 F1
+    sets = {"a": [right, wrong, partial]}
+    free, costly = sweep(sets, [0.0], [0.5, 0.7]), sweep(sets, [0.0], [0.5, 0.7], wrong_answer_cost=1.0)
+    f1_partial = 2 / 3  # "16.4 months" against "16.4": precision 1/2, recall 1
+    by_t = {r["threshold"]: r for r in costly}
+    assert by_t[0.5]["mean_utility"] == pytest.approx((1 - 1 + f1_partial) / 3, abs=1e-4)
+    assert by_t[0.7]["mean_utility"] == pytest.approx(1 / 3, abs=1e-4) and by_t[0.7]["sets"]["a"]["wrong"] == 0
+    assert best(free)["threshold"] == 0.5  # F1 alone: the partial answer earns more than the wrong one costs (0)
+    assert best(costly)["threshold"] == 0.7  # charging for the wrong one turns the choice to abstaining
+
+
+def test_the_command_line_default_cost_is_the_library_constant() -> None:
+    import inspect
+
+    from eval.calibrate_cli import calibrate_command
+    from eval.calibration import WRONG_ANSWER_COST
+
+    default = inspect.signature(calibrate_command).parameters["wrong_answer_cost"].default
+    assert default == WRONG_ANSWER_COST
+
+
 def test_coverage_exponent_replays_the_pipelines_weighing() -> None:
     """A confident answer from a document that lacks the question's rarest term is abstained on once coverage
     counts; the answer from a covering document survives; exponent 0 is the reader alone."""
