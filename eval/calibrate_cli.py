@@ -239,6 +239,7 @@ def calibrate_command(
         "reader_precision": precision,
         "limit": limit,
         "seed": seed,
+        "wrong_answer_cost": wrong_answer_cost,
         "read_ms_per_question": timing,
         "best": chosen,
         "best_reader_alone": alone,

@@ -334,7 +334,6 @@ def sweep(
                             "threshold": t,
                             "mean_utility": round(sum(utilities) / len(utilities), 4),
                             "mean_f1": round(sum(f1s) / len(f1s), 4),
-                            "wrong_answer_cost": wrong_answer_cost,
                             "sets": per_set,
                         }
                     )

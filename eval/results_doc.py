@@ -190,7 +190,7 @@ def epochs_by_data(stages: list[dict[str, Any]]) -> str:
             groups[-1][3] = i
         else:
             groups.append([names, epochs, i, i])
-    runs = [f"run {a}" if a == b else f"runs {a}-{b}" for _, _, a, b in groups]
+    runs = [run_numbers(list(range(a, b + 1))) for _, _, a, b in groups]
     return ", then ".join(f"{e:.2f} epochs of {n} ({r})" for (n, e, _, _), r in zip(groups, runs, strict=True))
 
 
