@@ -60,6 +60,15 @@ def register(app: typer.Typer) -> None:
                 "same article (SQuAD 2.0's hard negatives).",
             ),
         ] = 0.0,
+        swap_ratio: Annotated[
+            float,
+            typer.Option(
+                "--swap-ratio",
+                min=0.0,
+                help="Unanswerable questions made per answerable one by swapping a specific word of the question "
+                "(a name, a number) for one its passage never uses (SQuAD 2.0's entity swap).",
+            ),
+        ] = 0.0,
         seed: Annotated[int, typer.Option("--seed")] = 13,
         resume: Annotated[bool, typer.Option("--resume", help="Continue from OUTPUT/checkpoint/state.pt.")] = False,
         max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Stop after this many steps.")] = None,
@@ -107,6 +116,7 @@ def register(app: typer.Typer) -> None:
                 stride=stride,
                 negative_ratio=negative_ratio,
                 unanswerable_ratio=unanswerable_ratio,
+                swap_ratio=swap_ratio,
                 seed=seed,
                 max_steps=max_steps,
                 eval_every=eval_every,

@@ -10,9 +10,14 @@ are drawn with the seed.
 Windows are stored unpadded (int32 token ids): a batch is padded to its own longest window (`collate`), and
 `length_grouped_batches` puts windows of similar length together, so a step pays for the tokens it has.
 
-SQuAD v1.1 has no unanswerable questions; `pair_unanswerable` makes them as SQuAD 2.0's authors describe the
-hard case: a question asked of another paragraph of the same article (same topic, same vocabulary), skipped
-when that paragraph contains one of the question's answers.
+SQuAD v1.1 has no unanswerable questions; two functions make them. `pair_unanswerable` asks a question of
+another paragraph of the same article (same topic, same vocabulary), skipped when that paragraph contains one of
+the question's answers. `swap_unanswerable` keeps the paragraph and changes the question: one of its specific
+words that the passage uses (a name, a number, a term outside everyday English) becomes a word of the same kind
+from another article that the passage never uses: SQuAD 2.0's "entity swap" (Rajpurkar et al. 2018, table 3),
+the case of a question about a drug or trial the abstract does not report ("the median survival with
+tivozanib?" read against a sorafenib trial). The passage is cut to the answer's neighbourhood, so the window the
+model learns to decline is the one that holds the original answer.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from common.errors import QAError
+from qa.english import FUNCTION_WORDS
 from qa.readers.transformers_reader import check_overflow_windows
 
 if TYPE_CHECKING:
@@ -131,6 +138,107 @@ def pair_unanswerable(examples: Sequence[SquadExample], ratio: float, seed: int)
             if any(text.lower() in context.lower() for text, _ in ex.answers):
                 continue
             out.append(SquadExample(f"{ex.id}#unanswerable-{k}", ex.question, context, (), ex.document_id))
+    return out
+
+
+SWAP_EXCERPT_CHARS = 700
+"""Characters kept either side of the answer in a swapped question's passage: about 150 tokens, so the passage
+is one or two 256-token windows around the original answer (a long paper's other windows are easy negatives that
+`negative_ratio` already supplies)."""
+SWAP_TRIES = 20
+"""Replacement words drawn before giving up on a question (one whose passage uses every candidate)."""
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*[A-Za-z0-9]|[A-Za-z0-9]")
+
+
+def _swap_kind(word: str, position: int, everyday: frozenset[str]) -> str | None:
+    """What a replacement for this question word must look like, or None for a word that says nothing specific
+    (a function word, an everyday word, a short one). Numbers keep their length (a year becomes a year); names
+    keep their shape: "Capitalised" (past the question's first word), "lower" (outside everyday English: a drug,
+    a gene) or "MIXED" (an acronym or a symbol: "ICU", "DC-SIGNR")."""
+    lower = word.lower()
+    if lower in FUNCTION_WORDS:
+        return None
+    if any(c.isdigit() for c in word):
+        return f"number-{len(word)}"
+    if len(word) < 3:
+        return None
+    if any(c.isupper() for c in word[1:]):
+        return "MIXED"
+    if position > 0 and word[0].isupper():
+        return "Capitalised"
+    if word.islower() and lower not in everyday:
+        return "lower"
+    return None
+
+
+def _mentions(text_lower: str, word: str) -> bool:
+    return re.search(rf"(?<![a-z0-9]){re.escape(word.lower())}(?![a-z0-9])", text_lower) is not None
+
+
+def _excerpt(context: str, start: int, end: int, chars: int) -> tuple[str, int]:
+    """The context from about `chars` before `start` to about `chars` after `end`, cut at whitespace; and the
+    excerpt's offset in the context."""
+    lo = max(0, start - chars)
+    hi = min(len(context), end + chars)
+    if lo > 0:
+        space = context.find(" ", lo, start)
+        lo = space + 1 if space >= 0 else lo
+    if hi < len(context):
+        space = context.rfind(" ", end, hi)
+        hi = space if space >= 0 else hi
+    return context[lo:hi], lo
+
+
+def swap_unanswerable(
+    examples: Sequence[SquadExample],
+    ratio: float,
+    seed: int,
+    everyday: frozenset[str] | None = None,
+    excerpt_chars: int = SWAP_EXCERPT_CHARS,
+) -> list[SquadExample]:
+    """About `ratio` unanswerable examples per answerable one: the question with one specific word that its
+    passage uses replaced by a word of the same kind (`_swap_kind`) taken from a question about another article
+    and absent from the passage; the passage is the answer's neighbourhood (`excerpt_chars` either side). `everyday`: whole English
+    words (default: the bundled reader's WordPiece vocabulary, as question coverage uses). Drawn with `seed`."""
+    if ratio <= 0:
+        return []
+    if everyday is None:
+        from qa.coverage import everyday_words
+
+        everyday = everyday_words()
+    rng = random.Random(seed)
+    pool: dict[str, list[tuple[str, str]]] = defaultdict(list)  # kind -> (word, its question's document)
+    specific: list[list[tuple[str, int, int, str]]] = []  # per example: (word, start, end, kind)
+    for ex in examples:
+        words = []
+        for i, m in enumerate(_WORD.finditer(ex.question)):
+            kind = _swap_kind(m.group(), i, everyday)
+            if kind is not None:
+                words.append((m.group(), m.start(), m.end(), kind))
+                if ex.answers:
+                    pool[kind].append((m.group(), ex.document_id))
+        specific.append(words)
+    out: list[SquadExample] = []
+    for ex, words in zip(examples, specific, strict=True):
+        span = ex.answer_span
+        whole, frac = int(ratio), ratio - int(ratio)
+        n = whole + (rng.random() < frac)
+        if span is None or not n or not words:
+            continue
+        context, _ = _excerpt(ex.context, *span, excerpt_chars)
+        lower = context.lower()
+        answers = " ".join(text.lower() for text, _ in ex.answers)
+        anchored = [w for w in words if _mentions(lower, w[0]) and not _mentions(answers, w[0])]
+        for k in range(min(n, len(anchored))):
+            word, start, end, kind = anchored[rng.randrange(len(anchored))]
+            choices = pool[kind]
+            for _ in range(SWAP_TRIES):
+                new, doc = choices[rng.randrange(len(choices))]
+                fits = doc != ex.document_id and new.lower() != word.lower()
+                if fits and not _mentions(lower, new) and not _mentions(ex.question.lower(), new):
+                    question = ex.question[:start] + new + ex.question[end:]
+                    out.append(SquadExample(f"{ex.id}#swap-{k}", question, context, (), ex.document_id))
+                    break
     return out
 
 

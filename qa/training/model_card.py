@@ -40,6 +40,7 @@ def reproduce_command(training: dict[str, Any], output: str = "var/reader", base
         f"--eval-every {ev['eval_every']}",
         f"--dev-sample {next(iter(ev['dev_sample'].values()))}",
         f"--unanswerable-ratio {h.get('unanswerable_ratio', 0.0)}",
+        *([f"--swap-ratio {h['swap_ratio']}"] if h.get("swap_ratio") else []),
         f"--negative-ratio {h['negative_ratio']}",
         f"--batch-size {h['batch_size']}",
         f"--lr {h['lr']}",
@@ -152,11 +153,17 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
     rows = [[d["path"], d["questions"], d["sha256"][:16], _licence(d["path"])] for d in training["data"]["train"]]
     lines += _table(["training file", "questions", "sha256 (16)", "licence"], rows)
     win = training["windows"]
+    swapped = (
+        " and by swapping a specific word of a question for one its passage never uses"
+        if training["hyperparameters"].get("swap_ratio")
+        else ""
+    )
     lines += [
         "",
         f"Windows: {win['kept']} kept of {win['windows']} ({win['positive']} with the answer, "
         f"{win['negative_kept']} without; {win.get('unanswerable_examples', 0)} unanswerable questions made by "
-        "pairing a question with another paragraph of its article), mean length "
+        "pairing a question with another paragraph of its article"
+        f"{swapped}), mean length "
         f"{win.get('mean_length', '?')} tokens.",
         "",
         "## Training",

@@ -38,6 +38,7 @@ from qa.training.data import (
     load_squad,
     pair_unanswerable,
     sha256_file,
+    swap_unanswerable,
 )
 from runtimes.models import BUNDLED_MODEL, resolve_model_path
 
@@ -107,6 +108,7 @@ class TrainConfig:
     stride: int = 64
     negative_ratio: float = 1.0
     unanswerable_ratio: float = 0.0
+    swap_ratio: float = 0.0
     seed: int = 13
     max_steps: int | None = None
     grad_clip: float = 1.0
@@ -136,8 +138,11 @@ class TrainConfig:
                 raise TrainingError(f"{name} must be >= 1")
         if not 0 <= self.stride < self.max_length:
             raise TrainingError(f"stride must be in [0, max_length), got {self.stride}")
-        if self.lr <= 0 or self.negative_ratio < 0 or self.unanswerable_ratio < 0 or not 0 <= self.warmup_ratio < 1:
-            raise TrainingError("lr must be > 0, negative_ratio and unanswerable_ratio >= 0 and warmup_ratio in [0, 1)")
+        ratios = (self.negative_ratio, self.unanswerable_ratio, self.swap_ratio)
+        if self.lr <= 0 or min(ratios) < 0 or not 0 <= self.warmup_ratio < 1:
+            raise TrainingError(
+                "lr must be > 0, negative_ratio, unanswerable_ratio and swap_ratio >= 0 and warmup_ratio in [0, 1)"
+            )
 
     def trajectory(self) -> dict[str, Any]:
         """What determines the weights; a checkpoint resumes only under the same values."""
@@ -152,6 +157,7 @@ class TrainConfig:
             "stride": self.stride,
             "negative_ratio": self.negative_ratio,
             "unanswerable_ratio": self.unanswerable_ratio,
+            "swap_ratio": self.swap_ratio,
             "seed": self.seed,
             "max_steps": self.max_steps,
             "grad_clip": self.grad_clip,
@@ -359,7 +365,8 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
     say(f"base model {config.base_model} ({base_path}) on {device}")
 
     unanswerable = pair_unanswerable(train_set, config.unanswerable_ratio, config.seed)
-    examples = train_set + unanswerable
+    swapped = swap_unanswerable(train_set, config.swap_ratio, config.seed)
+    examples = train_set + unanswerable + swapped
     t_feat = time.perf_counter()
     with tqdm(total=len(examples), desc="windows", unit="q", disable=not progress, mininterval=5) as bar:
         features = build_features(

@@ -21,6 +21,7 @@ from qa.training.data import (
     load_squad,
     max_safe_stride,
     pair_unanswerable,
+    swap_unanswerable,
 )
 
 MAX_LENGTH, STRIDE = 48, 12
@@ -215,6 +216,58 @@ def test_unanswerable_pairs_use_other_paragraphs_of_the_same_article_without_the
     assert pair_unanswerable(examples, 0.0, 1) == []
     half = pair_unanswerable(examples * 200, 0.5, seed=2)
     assert 100 < len(half) < 300  # about half of the 400 answerable pairs that have another paragraph
+
+
+EVERYDAY = frozenset("what was the median survival with dose patients trial year given in".split())
+
+
+def swap_examples() -> list[SquadExample]:
+    filler = "Background words fill the paper here. " * 40  # the swapped passage is cut to the answer's region
+    ctx1 = filler + "Median survival with sorafenib was 10.7 months in the SHARP trial of 2008. " + filler
+    ctx2 = "Median survival with lenvatinib was 13.6 months in the REFLECT trial of 2018."
+    ctx3 = "The nivolumab dose was 3 mg/kg in CheckMate 040."
+    return [
+        SquadExample(
+            "a",
+            "What was the median survival with sorafenib in SHARP?",
+            ctx1,
+            (("10.7 months", ctx1.index("10.7")),),
+            "d1",
+        ),
+        SquadExample("b", "What was the median survival with lenvatinib in 2018?", ctx2, (("13.6 months", 36),), "d2"),
+        SquadExample("c", "What was the nivolumab dose in CheckMate?", ctx3, (("3 mg/kg", 23),), "d3"),
+    ]
+
+
+def test_swapped_questions_name_what_their_passage_never_mentions() -> None:
+    examples = swap_examples()
+    by_id = {ex.id: ex for ex in examples}
+    made = swap_unanswerable(examples * 30, ratio=1.0, seed=3, everyday=EVERYDAY)
+    assert made and all(not ex.answers for ex in made)
+    for ex in made:
+        original = by_id[ex.id.split("#")[0]]
+        old = original.question.rstrip("?").split()
+        new = ex.question.rstrip("?").split()
+        changed = [(o, n) for o, n in zip(old, new, strict=True) if o != n]
+        assert len(changed) == 1  # one word swapped, the rest of the question kept
+        (o, n), text = changed[0], ex.context.lower()
+        assert o.lower() in text and n.lower() not in text  # the passage used the old word, never the new one
+        assert not (o[0].isdigit() or n[0].isdigit()) or len(o) == len(n)  # a year becomes a year
+        assert n not in EVERYDAY and o not in EVERYDAY  # only specific words are swapped
+        assert ex.context in original.context and original.answers[0][0] in ex.context  # the answer's region
+    long = next(ex for ex in made if ex.id.startswith("a#"))
+    assert len(long.context) < len(by_id["a"].context) // 2  # cut near the answer, not the whole paper
+    assert swap_unanswerable(examples, 0.0, 3, everyday=EVERYDAY) == []
+    again = swap_unanswerable(examples * 30, ratio=1.0, seed=3, everyday=EVERYDAY)
+    assert [(e.id, e.question) for e in again] == [(e.id, e.question) for e in made]  # the seed decides
+
+
+def test_a_question_whose_specific_words_its_passage_lacks_is_not_swapped() -> None:
+    ctx = "The trial enrolled 602 patients."
+    lone = SquadExample("x", "How many patients did SHARP enrol?", ctx, (("602 patients", 19),), "d1")
+    donor = swap_examples()[1]
+    made = swap_unanswerable([lone, donor] * 5, ratio=1.0, seed=1, everyday=EVERYDAY)
+    assert not [ex for ex in made if ex.id.startswith("x#")]  # "SHARP" is not in its passage: nothing to swap
 
 
 def test_negative_sampling_follows_the_ratio_and_the_seed(tokenizer) -> None:

@@ -48,3 +48,13 @@ def test_a_stage_trained_elsewhere_shows_its_hardware_and_notes() -> None:
     assert f"seed {first['hyperparameters']['seed']}, on NVIDIA H200:" in card
     assert "   Note: its windows were cut short" in card
     assert "\nNote: re-scored here" in card
+
+
+def test_a_run_with_swapped_questions_says_so_and_its_command_reproduces_them() -> None:
+    training = shipped_training()
+    training.pop("base_training", None)
+    assert "--swap-ratio" not in render(training, None)  # a run without them: the command as it was
+    training["hyperparameters"]["swap_ratio"] = 0.5
+    card = render(training, None)
+    assert "--swap-ratio 0.5" in card
+    assert "swapping a specific word of a question for one its passage never uses" in card
