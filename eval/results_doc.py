@@ -390,15 +390,28 @@ def reader_doc() -> str:
         "Every setting (threshold, retrieval weight, heuristic share) is chosen by `qa calibrate` as the best "
         "mean F1 over all the dev sets below at once, never on one set. `retrieved` asks as the service does; "
         "`without-gold` retrieves with the question's gold documents removed (a question the corpus cannot "
-        "answer: the right outcome is no answer); `oracle` reads the question's own paragraph.",
+        "answer: the right outcome is no answer); `oracle` reads the question's own paragraph. Wrong answers are "
+        "answers with F1 0 and any answer to an unanswerable question.",
         "",
     ]
     for label, row in readers(heuristic, trained):
         lines += [f"## {label}: {_setting(row)}", ""]
         lines.append(
-            _row(["dev set", "questions", "unanswerable", "EM", "F1", "F1 answerable", "no-answer P", "no-answer R"])
+            _row(
+                [
+                    "dev set",
+                    "questions",
+                    "unanswerable",
+                    "EM",
+                    "F1",
+                    "F1 answerable",
+                    "no-answer P",
+                    "no-answer R",
+                    "wrong answers",
+                ]
+            )
         )
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         for name, s in row["sets"].items():
             lines.append(
                 _row(
@@ -411,6 +424,7 @@ def reader_doc() -> str:
                         _f(s["has_answer_f1"]),
                         _f(s["no_answer_precision"]),
                         _f(s["no_answer_recall"]),
+                        s.get("wrong", ""),  # F1 0, or any answer to an unanswerable question
                     ]
                 )
             )

@@ -203,7 +203,8 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
             f"**{calibration['retrieval_weight']}** and question-coverage exponent "
             f"**{calibration.get('coverage_exponent', 0.0)}** (`qa/coverage.py`), chosen by `qa calibrate` as the "
             "best mean F1 over these dev "
-            "sets at once (SQuAD 2.0 scoring: abstaining on an unanswerable question scores 1):",
+            "sets at once (SQuAD 2.0 scoring: abstaining on an unanswerable question scores 1; wrong answers: "
+            "answers with F1 0 and any answer to an unanswerable question):",
             "",
         ]
         rows = [
@@ -216,12 +217,12 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
                 s["has_answer_f1"],
                 s["no_answer_precision"],
                 s["no_answer_recall"],
+                s.get("wrong"),
             ]
             for name, s in calibration["sets"].items()
         ]
-        lines += _table(
-            ["dev set", "questions", "unanswerable", "EM", "F1", "F1 answerable", "no-answer P", "no-answer R"], rows
-        )
+        header = ["dev set", "questions", "unanswerable", "EM", "F1", "F1 answerable", "no-answer P", "no-answer R"]
+        lines += _table([*header, "wrong answers"], rows)
         listing = calibration.get("listing")
         if listing:
             lines += [

@@ -53,6 +53,7 @@ def test_a_stage_trained_elsewhere_shows_its_hardware_and_notes() -> None:
 def test_a_run_with_swapped_questions_says_so_and_its_command_reproduces_them() -> None:
     training = shipped_training()
     training.pop("base_training", None)
+    training["hyperparameters"]["swap_ratio"] = 0.0
     assert "--swap-ratio" not in render(training, None)  # a run without them: the command as it was
     training["hyperparameters"]["swap_ratio"] = 0.5
     card = render(training, None)
