@@ -48,7 +48,8 @@ def test_every_answer_of_the_shipped_model_is_a_verbatim_cited_span(demo_pipelin
     monkeypatch.setattr(demo_pipeline.settings, "secondary_ratio", 0.0)  # every candidate, to check each span
     n_answers = 0
     for result in results:
-        for a in demo_pipeline.read(result.question, result.passages, max_answers=5, min_score=0.0):
+        # up to ten candidates a question: a model sure of its answer leaves few distinct spans after deduplication
+        for a in demo_pipeline.read(result.question, result.passages, max_answers=10, min_score=0.0):
             n_answers += 1
             assert documents[a.doc_id].text[a.start : a.end] == a.text
             assert a.passage.text[a.span_in_passage.start : a.span_in_passage.end] == a.text
