@@ -175,9 +175,8 @@ def _mentions(text_lower: str, word: str) -> bool:
     return re.search(rf"(?<![a-z0-9]){re.escape(word.lower())}(?![a-z0-9])", text_lower) is not None
 
 
-def _excerpt(context: str, start: int, end: int, chars: int) -> tuple[str, int]:
-    """The context from about `chars` before `start` to about `chars` after `end`, cut at whitespace; and the
-    excerpt's offset in the context."""
+def _excerpt(context: str, start: int, end: int, chars: int) -> str:
+    """The context from about `chars` before `start` to about `chars` after `end`, cut at whitespace."""
     lo = max(0, start - chars)
     hi = min(len(context), end + chars)
     if lo > 0:
@@ -186,7 +185,7 @@ def _excerpt(context: str, start: int, end: int, chars: int) -> tuple[str, int]:
     if hi < len(context):
         space = context.rfind(" ", end, hi)
         hi = space if space >= 0 else hi
-    return context[lo:hi], lo
+    return context[lo:hi]
 
 
 def swap_unanswerable(
@@ -198,8 +197,9 @@ def swap_unanswerable(
 ) -> list[SquadExample]:
     """About `ratio` unanswerable examples per answerable one: the question with one specific word that its
     passage uses replaced by a word of the same kind (`_swap_kind`) taken from a question about another article
-    and absent from the passage; the passage is the answer's neighbourhood (`excerpt_chars` either side). `everyday`: whole English
-    words (default: the bundled reader's WordPiece vocabulary, as question coverage uses). Drawn with `seed`."""
+    and absent from the passage; the passage is the answer's neighbourhood (`excerpt_chars` either side).
+    `everyday`: whole English words (default: the bundled reader's WordPiece vocabulary, as question coverage
+    uses). Drawn with `seed`."""
     if ratio <= 0:
         return []
     if everyday is None:
@@ -225,7 +225,7 @@ def swap_unanswerable(
         n = whole + (rng.random() < frac)
         if span is None or not n or not words:
             continue
-        context, _ = _excerpt(ex.context, *span, excerpt_chars)
+        context = _excerpt(ex.context, *span, excerpt_chars)
         lower = context.lower()
         answers = " ".join(text.lower() for text, _ in ex.answers)
         anchored = [w for w in words if _mentions(lower, w[0]) and not _mentions(answers, w[0])]
