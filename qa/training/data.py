@@ -113,6 +113,12 @@ def load_squad(path: str | Path) -> list[SquadExample]:
     return out
 
 
+def draw_count(rng: random.Random, expected: float) -> int:
+    """A whole number whose mean is `expected`: its integer part, plus one with the probability of its fraction
+    (one draw of `rng`, even for a whole `expected`, so every caller's later draws stay where they were)."""
+    return int(expected) + (rng.random() < expected - int(expected))
+
+
 def pair_unanswerable(examples: Sequence[SquadExample], ratio: float, seed: int) -> list[SquadExample]:
     """About `ratio` unanswerable examples per answerable one: its question asked of another context of the same
     document (article), skipped where that context contains any of its answers. Drawn with `seed`."""
@@ -129,8 +135,7 @@ def pair_unanswerable(examples: Sequence[SquadExample], ratio: float, seed: int)
     for ex in examples:
         if not ex.answers:
             continue
-        whole, frac = int(ratio), ratio - int(ratio)
-        n = whole + (rng.random() < frac)
+        n = draw_count(rng, ratio)
         others = [c for c in contexts[ex.document_id] if c != ex.context]
         if not n or not others:
             continue
@@ -221,8 +226,7 @@ def swap_unanswerable(
     out: list[SquadExample] = []
     for ex, words in zip(examples, specific, strict=True):
         span = ex.answer_span
-        whole, frac = int(ratio), ratio - int(ratio)
-        n = whole + (rng.random() < frac)
+        n = draw_count(rng, ratio)
         if span is None or not n or not words:
             continue
         context = _excerpt(ex.context, *span, excerpt_chars)
@@ -403,7 +407,7 @@ def build_features(
             positive = [w for w, lab in zip(wins, labelled, strict=True) if lab != NO_ANSWER]
             negative = [w for w, lab in zip(wins, labelled, strict=True) if lab == NO_ANSWER]
             want = negative_ratio * max(1, len(positive))
-            n_neg = min(len(negative), int(want) + (rng.random() < want - int(want)))
+            n_neg = min(len(negative), draw_count(rng, want))
             chosen = sorted(positive + rng.sample(negative, n_neg))
             label_of = dict(zip(wins, labelled, strict=True))
             for w in chosen:
