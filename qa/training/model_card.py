@@ -195,6 +195,8 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
         rows = [[n, final[n]["questions"], final[n]["exact_match"], final[n]["f1"]] for n in dev_names if n in final]
         lines += _table(["dev file", "questions", "EM", "F1"], rows)
     if calibration:
+        cost = calibration.get("wrong_answer_cost")  # `qa calibrate --wrong-answer-cost`; 0 or absent: plain F1
+        charged = f", less {cost} per wrong answer," if cost else ""
         lines += [
             "",
             "## Abstention and ranking (calibration.json)",
@@ -202,7 +204,7 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
             f"Threshold **{calibration['min_answer_score']}** on the answer score, retrieval weight "
             f"**{calibration['retrieval_weight']}** and question-coverage exponent "
             f"**{calibration.get('coverage_exponent', 0.0)}** (`qa/coverage.py`), chosen by `qa calibrate` as the "
-            "best mean F1 over these dev "
+            f"best mean F1{charged} over these dev "
             "sets at once (SQuAD 2.0 scoring: abstaining on an unanswerable question scores 1; wrong answers: "
             "answers with F1 0 and any answer to an unanswerable question):",
             "",

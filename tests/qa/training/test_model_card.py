@@ -59,3 +59,10 @@ def test_a_run_with_swapped_questions_says_so_and_its_command_reproduces_them() 
     card = render(training, None)
     assert "--swap-ratio 0.5" in card
     assert "swapping a specific word of a question for one its passage never uses" in card
+
+
+def test_a_calibration_that_charged_for_wrong_answers_says_what_it_chose_on() -> None:
+    calibration = json.loads((SHIPPED / "calibration.json").read_text(encoding="utf-8"))
+    assert "per wrong answer" not in render(shipped_training(), calibration)  # the shipped one: plain F1
+    calibration["wrong_answer_cost"] = 1.0
+    assert "best mean F1, less 1.0 per wrong answer, over these dev sets" in render(shipped_training(), calibration)
