@@ -37,6 +37,17 @@ def register(app: typer.Typer) -> None:
             list[Path] | None,
             typer.Option("--dev", help="SQuAD-format dev file; repeat: the mean F1 over them selects the checkpoint."),
         ] = None,
+        replay: Annotated[
+            list[Path] | None,
+            typer.Option(
+                "--replay",
+                help="SQuAD-format file to rehearse from (repeatable): --replay-questions of its questions, drawn "
+                "by the seed, join the training data so a domain step keeps what the base model learned.",
+            ),
+        ] = None,
+        replay_questions: Annotated[
+            int, typer.Option("--replay-questions", min=0, help="Questions drawn from the --replay files.")
+        ] = 0,
         output: Annotated[Path, typer.Option("--output", help="Folder for the best model.")] = DEFAULT_OUTPUT,
         base_model: Annotated[
             str, typer.Option("--base-model", help="Encoder folder or hub id (default: the bundled MiniLM).")
@@ -107,6 +118,8 @@ def register(app: typer.Typer) -> None:
             config = TrainConfig(
                 train_paths=tuple(train or [DEFAULT_TRAIN]),
                 dev_paths=tuple(dev or [DEFAULT_DEV]),
+                replay_paths=tuple(replay or ()),
+                replay_questions=replay_questions,
                 output_dir=output,
                 base_model=base_model,
                 epochs=epochs,

@@ -35,6 +35,9 @@ def reproduce_command(training: dict[str, Any], output: str = "var/reader", base
         parts.append(f"--base-model {base}")
     parts += [f"--train {t['path']}" for t in training["data"]["train"]]
     parts += [f"--dev {d['path']}" for d in training["data"]["dev"]]
+    parts += [f"--replay {r['path']}" for r in training["data"].get("replay", [])]
+    if h.get("replay_questions"):
+        parts.append(f"--replay-questions {h['replay_questions']}")
     parts += [
         f"--max-steps {h['max_steps']}" if h.get("max_steps") else f"--epochs {h['epochs']}",
         f"--eval-every {ev['eval_every']}",
@@ -151,6 +154,10 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
         "",
     ]
     rows = [[d["path"], d["questions"], d["sha256"][:16], _licence(d["path"])] for d in training["data"]["train"]]
+    rows += [
+        [d["path"], f"{d['drawn']} of {d['questions']} (replayed)", d["sha256"][:16], _licence(d["path"])]
+        for d in training["data"].get("replay", [])
+    ]
     lines += _table(["training file", "questions", "sha256 (16)", "licence"], rows)
     win = training["windows"]
     swapped = (

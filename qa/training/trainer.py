@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from common.errors import ModelLoadError, QAError
 from index.documents import Chunk, Document
@@ -93,11 +93,15 @@ def evaluate_reader(
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
     """One training run. `train_paths` are read and shuffled together (SQuAD and COVID-QA train, say);
-    the checkpoint kept is the one with the best mean F1 over the `dev_paths` samples."""
+    the checkpoint kept is the one with the best mean F1 over the `dev_paths` samples. `replay_questions`
+    questions drawn by the seed from `replay_paths` join them: rehearsal, so that a domain step (COVID-QA on a
+    SQuAD-trained base) keeps what the base learned instead of forgetting it."""
 
     train_paths: tuple[Path, ...]
     dev_paths: tuple[Path, ...]
     output_dir: Path
+    replay_paths: tuple[Path, ...] = ()
+    replay_questions: int = 0
     base_model: str = DEFAULT_BASE_MODEL
     epochs: int = 2
     batch_size: int = 32
@@ -131,6 +135,12 @@ class TrainConfig:
             object.__setattr__(self, "dev_paths", (Path(self.dev_paths),))
         object.__setattr__(self, "train_paths", tuple(Path(p) for p in self.train_paths))
         object.__setattr__(self, "dev_paths", tuple(Path(p) for p in self.dev_paths))
+        object.__setattr__(self, "replay_paths", tuple(Path(p) for p in self.replay_paths))
+        if self.replay_questions < 0 or bool(self.replay_paths) != (self.replay_questions > 0):
+            raise TrainingError(
+                "replay needs both the files (--replay) and how many of their questions to draw "
+                f"(--replay-questions > 0); got {len(self.replay_paths)} file(s) and {self.replay_questions} questions"
+            )
         if not self.train_paths or not self.dev_paths:
             raise TrainingError("at least one training file and one dev file are needed")
         for name in ("epochs", "batch_size", "max_length"):
@@ -158,6 +168,7 @@ class TrainConfig:
             "negative_ratio": self.negative_ratio,
             "unanswerable_ratio": self.unanswerable_ratio,
             "swap_ratio": self.swap_ratio,
+            "replay_questions": self.replay_questions,
             "seed": self.seed,
             "max_steps": self.max_steps,
             "grad_clip": self.grad_clip,
@@ -168,19 +179,26 @@ class TrainConfig:
 
 def check_separate(config: TrainConfig, train: Sequence[SquadExample], dev: Sequence[SquadExample]) -> None:
     """Refuse test data for training and any context shared by train and dev (selection would be optimistic)."""
-    for path in config.train_paths:
+    for path in (*config.train_paths, *config.replay_paths):
         if "test" in path.name.lower():
             raise TrainingError(f"refusing to train on {path}: test splits are for measurement only")
         if any(path.resolve() == d.resolve() for d in config.dev_paths):
             raise TrainingError(f"{path} is both a training and a dev file")
+    for path in config.replay_paths:
+        if any(path.resolve() == t.resolve() for t in config.train_paths):
+            raise TrainingError(f"{path} is both a training and a replay file: its questions would be seen twice")
     train_contexts = {hashlib.sha256(ex.context.encode()).digest() for ex in train}
     shared = [ex.id for ex in dev if hashlib.sha256(ex.context.encode()).digest() in train_contexts]
     if shared:
         raise TrainingError(f"{len(shared)} dev questions share their context with training data, e.g. {shared[0]}")
 
 
-def dev_subset(dev: Sequence[SquadExample], n: int, seed: int) -> list[SquadExample]:
-    """A fixed sample of dev questions (same seed, same sample) for the cheaper in-training evaluations."""
+Item = TypeVar("Item")
+
+
+def dev_subset(dev: Sequence[Item], n: int, seed: int) -> list[Item]:
+    """A fixed sample of questions in their file order (same seed, same sample): dev questions for the cheaper
+    in-training evaluations, replayed training questions for a domain step."""
     if n <= 0 or n >= len(dev):
         return list(dev)
     keep = set(random.Random(seed).sample(range(len(dev)), n))
@@ -347,15 +365,27 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
     config = replace(config, precision=resolve_precision(config.precision, device))  # auto: what this device runs
     check_precision(config.precision, device)
     train_set, train_info = _load_sets(config.train_paths)
+    replay_info: list[dict[str, Any]] = []
+    if config.replay_paths:
+        pool, replay_info = _load_sets(config.replay_paths)
+        if config.replay_questions > len(pool):
+            raise TrainingError(f"--replay-questions {config.replay_questions}: the replay files hold {len(pool)}")
+        drawn = dev_subset(range(len(pool)), config.replay_questions, config.seed)
+        train_set += [pool[i] for i in drawn]
+        first = 0
+        for info in replay_info:  # how many of the drawn questions each file gave
+            info["drawn"] = sum(first <= i < first + info["questions"] for i in drawn)
+            first += info["questions"]
     dev_sets = {str(path): load_squad(path) for path in config.dev_paths}
     for dev in dev_sets.values():
         check_separate(config, train_set, dev)
     data = {
         "train": train_info,
+        **({"replay": replay_info} if replay_info else {}),
         "dev": [{"path": path, "sha256": sha256_file(path), "questions": len(dev)} for path, dev in dev_sets.items()],
     }
     fingerprint = hashlib.sha256(
-        json.dumps([config.trajectory(), [t["sha256"] for t in train_info]], sort_keys=True).encode()
+        json.dumps([config.trajectory(), [t["sha256"] for t in train_info + replay_info]], sort_keys=True).encode()
     ).hexdigest()[:16]
 
     random.seed(config.seed)

@@ -66,3 +66,15 @@ def test_a_calibration_that_charged_for_wrong_answers_says_what_it_chose_on() ->
     assert "per wrong answer" not in render(shipped_training(), calibration)  # the shipped one: plain F1
     calibration["wrong_answer_cost"] = 1.0
     assert "best mean F1, less 1.0 per wrong answer, over these dev sets" in render(shipped_training(), calibration)
+
+
+def test_a_run_with_replayed_questions_lists_them_and_its_command_draws_them_again() -> None:
+    training = shipped_training()
+    training.pop("base_training", None)
+    assert "--replay" not in render(training, None) and "replayed" not in render(training, None)
+    replay = {"path": "../shared/benchmarks/squad/train-v1.1.json", "sha256": "ab" * 32, "questions": 87599}
+    training["data"]["replay"] = [{**replay, "drawn": 1417}]
+    training["hyperparameters"]["replay_questions"] = 1417
+    card = render(training, None)
+    assert "--replay ../shared/benchmarks/squad/train-v1.1.json \\\n    --replay-questions 1417" in card
+    assert "| ../shared/benchmarks/squad/train-v1.1.json | 1417 of 87599 (replayed) | abababababababab | SQuAD" in card

@@ -214,6 +214,34 @@ def test_refuses_test_splits_and_dev_contexts_seen_in_training(data, tmp_path) -
         check_separate(replace(ok, train_paths=(data[0], data[1])), train, dev)
     with pytest.raises(TrainingError, match="share their context"):
         check_separate(ok, train, train[:2])
+    replaying = replace(ok, replay_paths=(tmp_path / "squad-test.json",), replay_questions=3)
+    with pytest.raises(TrainingError, match="test splits"):
+        check_separate(replaying, train, dev)
+    with pytest.raises(TrainingError, match="both a training and a dev file"):
+        check_separate(replace(replaying, replay_paths=(data[1],)), train, dev)
+    with pytest.raises(TrainingError, match="both a training and a replay file"):
+        check_separate(replace(replaying, replay_paths=(data[0],)), train, dev)
+    for files, count in (((data[0],), 0), ((), 3)):
+        with pytest.raises(TrainingError, match="--replay-questions"):
+            replace(ok, replay_paths=files, replay_questions=count)
+
+
+@pytest.mark.model
+def test_replayed_questions_join_the_training_data_drawn_by_the_seed(tiny_base, data, tmp_path) -> None:
+    replay = squad_file(tmp_path / "tiny-replay.json", 2)  # 8 questions over other contexts
+    plain = run_training(config_for(tiny_base, data, tmp_path / "plain", max_steps=1), progress=False)
+    config = config_for(tiny_base, data, tmp_path / "replay", max_steps=1, replay_paths=(replay,), replay_questions=5)
+    run_training(config, progress=False)
+    report = json.loads((tmp_path / "replay" / "training.json").read_text())
+    before = json.loads((plain.output_dir / "training.json").read_text())
+    assert report["data"]["replay"] == [
+        {"path": str(replay), "sha256": sha256_file(replay), "questions": 8, "drawn": 5}
+    ]
+    assert report["hyperparameters"]["replay_questions"] == 5
+    assert report["windows"]["examples"] == before["windows"]["examples"] + 5
+    assert report["windows"]["positive"] > before["windows"]["positive"]
+    with pytest.raises(TrainingError, match="the replay files hold 8"):
+        run_training(replace(config, replay_questions=9, output_dir=tmp_path / "too-many"), progress=False)
 
 
 def test_schedule_and_dev_sample_are_fixed() -> None:
