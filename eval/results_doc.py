@@ -183,7 +183,10 @@ def epochs_by_data(stages: list[dict[str, Any]]) -> str:
     """Epochs seen (kept steps over each run's steps per epoch), summed over consecutive runs on the same data."""
     groups: list[list[Any]] = []  # [training file names, epochs, first run, last run]
     for i, stage in enumerate(stages, start=1):
-        names = " + ".join(Path(t["path"]).name for t in stage["data"]["train"])
+        names = " + ".join(
+            [Path(t["path"]).name for t in stage["data"]["train"]]
+            + [f"{r['drawn']:,} replayed questions of {Path(r['path']).name}" for r in stage["data"].get("replay", [])]
+        )
         epochs = (stage.get("best_step") or stage["steps"]["done"]) / stage["steps"]["per_epoch"]
         if groups and groups[-1][0] == names:
             groups[-1][1] += epochs

@@ -184,6 +184,12 @@ def test_epochs_are_counted_per_run_and_summed_over_runs_on_the_same_data() -> N
         "1.00 epochs of train-v1.1.json + covid-qa-train.json (runs 1-2), then 2.00 epochs of covid-qa-train.json "
         "(run 3)"
     )
+    replayed = stage(covid, 30, 10)
+    replayed["data"]["replay"] = [{"path": "a/train-v1.1.json", "drawn": 1417}]
+    assert results_doc.epochs_by_data([*stages, replayed]).endswith(
+        "then 2.00 epochs of covid-qa-train.json (run 3), then 3.00 epochs of covid-qa-train.json + 1,417 replayed "
+        "questions of train-v1.1.json (run 4)"
+    )
 
 
 def test_hardware_is_counted_per_device_with_the_runs_on_each() -> None:
