@@ -7,7 +7,7 @@ Inputs (each written by a command, named in docs/reader.md): `calibration-heuris
 `calibration-trained.json` (`qa calibrate --summary`), `oracle.json` (`qa eval-reader` / `qa eval --oracle`
 lines), `latency.json` (`qa bench latency`), `reader-peers.json` (`qa bench reader-peers`),
 `reader-precision-*.json` (`python -m eval.bench.reader_variants`), `unreachable-*.json`
-(`python -m eval.bench.unreachable`), `coverage-separation.json`
+(`python -m eval.bench.unreachable`), `top-k.json` (`python -m eval.bench.top_k`), `coverage-separation.json`
 (`python -m eval.bench.coverage_separation`), and the shipped model's `qa/data/reader/training.json`.
 """
 
@@ -276,6 +276,26 @@ def coverage_section(report: dict[str, Any] | None) -> list[str]:
     return [*lines, "", f"`{report['command']}`", ""]
 
 
+def top_k_section(report: dict[str, Any] | None) -> list[str]:
+    """Mean F1 and wrong answers by the number of passages read, each at its own best setting."""
+    if not report:
+        return []
+    names = list(report["rows"][0]["sets"])
+    lines = [
+        "### Passages read (top_k), each at its own calibrated setting",
+        "",
+        "F1 (wrong answers) per set; reading time is the mean per question on seed_dev as retrieved:",
+        "",
+        _row(["top_k", "mean F1", "setting", *[SET_NAMES.get(n, n).split(" (")[0] for n in names], "wrong", "ms"]),
+        "|---:|---:|---|" + "---:|" * (len(names) + 2),
+    ]
+    for r in report["rows"]:
+        cells = [f"{_f(r['sets'][n]['f1'])} ({r['sets'][n]['wrong']})" for n in names]
+        ms = r["read_ms_per_question"].get(names[0])
+        lines.append(_row([r["top_k"], _f(r["mean_f1"], 4), _setting(r), *cells, r["wrong"], _f(ms, 0)]))
+    return [*lines, "", f"`{report['command']}`", ""]
+
+
 def precision_line(variants: dict[str, Any] | None) -> str:
     """The reader in fp32 against the default precision (`eval.bench.reader_variants`): speed and agreement."""
     if not variants or len(variants["results"]) < 2:
@@ -450,6 +470,7 @@ def reader_doc() -> str:
         if cmd:
             lines += ["```console", cmd, "```", ""]
     lines += listing_section(trained)
+    lines += top_k_section(_load("top-k.json"))
     lines += coverage_section(_load("coverage-separation.json"))
     lines += oracle_table(_load("oracle.json"))
     training = json.loads(TRAINING.read_text(encoding="utf-8")) if TRAINING.is_file() else None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from index.retriever import RetrievalMode
 from qa.readers.base import ReaderKind
+from qa.settings import DEFAULT_TOP_K
 
 STRIDE_QUESTION = "What was the median overall survival with STRIDE?"
 
@@ -26,7 +27,9 @@ class AskRequest(BaseModel):
             description="The question; 1 to QA_QUESTION_MAX_CHARS (default 2000) characters after trimming.",
         ),
     ]
-    top_k: Annotated[StrictInt | None, Field(ge=1, le=50, description="Passages to retrieve (default 5).")] = None
+    top_k: Annotated[
+        StrictInt | None, Field(ge=1, le=50, description=f"Passages to retrieve (default {DEFAULT_TOP_K}).")
+    ] = None
     max_answers: Annotated[StrictInt | None, Field(ge=1, le=20, description="Most answers returned (default 3).")] = (
         None
     )

@@ -99,16 +99,35 @@ def test_the_default_reader_is_the_shipped_model_with_its_own_calibration(embedd
 
 def test_threshold_and_weight_come_from_the_reader_unless_set(demo_pipeline) -> None:
     reader = demo_pipeline.reader(ReaderKind.HEURISTIC)
-    assert demo_pipeline.min_score(reader) == reader.min_score == 0.6
+    assert demo_pipeline.min_score(reader) == reader.min_score == 0.65
     assert demo_pipeline.retrieval_weight(reader) == reader.retrieval_weight == 0.5
     from qa.pipeline import QAPipeline
 
-    assert demo_pipeline.coverage_exponent(reader) == reader.coverage_exponent == 6.0
+    assert demo_pipeline.coverage_exponent(reader) == reader.coverage_exponent == 2.0
     assert demo_pipeline.secondary_ratio(reader) == reader.secondary_ratio == 1.0
     update = {"min_answer_score": 0.9, "retrieval_weight": 0.2, "coverage_exponent": 1.5, "secondary_ratio": 0.7}
     custom = QAPipeline(demo_pipeline.settings.model_copy(update=update))
     assert custom.min_score(reader) == 0.9 and custom.retrieval_weight(reader) == 0.2
     assert custom.coverage_exponent(reader) == 1.5 and custom.secondary_ratio(reader) == 0.7
+
+
+def test_the_heuristic_readers_constants_are_its_recorded_calibration() -> None:
+    """Its threshold, weight and exponent are class constants; they must be what its last calibration chose, at
+    the top_k the service reads with (docs/results/calibration-heuristic.json, written by the release script)."""
+    import json
+
+    from qa.readers.heuristic import HeuristicReader
+    from qa.settings import DEFAULT_TOP_K, PACKAGE_DIR
+
+    report = json.loads((PACKAGE_DIR.parent / "docs" / "results" / "calibration-heuristic.json").read_text())
+    best = report["best"]
+    assert report["top_k"] == DEFAULT_TOP_K and report["expand_documents"] == 0
+    assert (HeuristicReader.min_score, HeuristicReader.retrieval_weight, HeuristicReader.coverage_exponent) == (
+        best["threshold"],
+        best["retrieval_weight"],
+        best["coverage_exponent"],
+    )
+    assert HeuristicReader.secondary_ratio == report["secondary"]["secondary_ratio"]
 
 
 def seed_dev_questions(n: int) -> list[str]:
@@ -143,13 +162,13 @@ def test_a_batch_answers_as_one_by_one_does(demo_pipeline) -> None:
 
 def test_a_batch_keeps_each_questions_own_options(demo_pipeline) -> None:
     asks = [
-        Ask("What was the median overall survival with STRIDE?", top_k=3, retriever="bm25"),
+        Ask("What was the median overall survival with STRIDE?", top_k=2, retriever="bm25"),
         Ask("Which kinases does lenvatinib inhibit?", top_k=8, retriever="dense", max_answers=1),
         Ask("What are desmoid tumors?", min_score=0.0),
     ]
     alone = [demo_pipeline.run(a.question, a.top_k, a.max_answers, a.retriever, a.reader, a.min_score) for a in asks]
     assert_same_results(demo_pipeline.run_batch(asks), alone)
-    assert [len(r.passages) for r in alone] == [3, 8, 5]
+    assert [len(r.passages) for r in alone] == [2, 8, demo_pipeline.settings.top_k]
 
 
 def test_a_bad_question_in_a_batch_is_named_before_any_work(demo_pipeline) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from qa.readers.base import ReaderKind
 from qa.readers.transformers_reader import BUNDLED_READER_DIR, CALIBRATION_FILE, TransformersReader
+from qa.settings import DEFAULT_TOP_K
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.model
@@ -36,6 +37,8 @@ def test_the_default_pipeline_reads_with_the_shipped_model(demo_pipeline) -> Non
     assert demo_pipeline.retrieval_weight(reader) == calibration["retrieval_weight"]
     assert demo_pipeline.coverage_exponent(reader) == calibration.get("coverage_exponent", 0.0)
     assert demo_pipeline.secondary_ratio(reader) == calibration.get("secondary_ratio", 0.0)
+    # chosen at the depth the service reads (a threshold means something only for the passages it was chosen on)
+    assert calibration["top_k"] == demo_pipeline.settings.top_k == DEFAULT_TOP_K
 
 
 def test_every_answer_of_the_shipped_model_is_a_verbatim_cited_span(demo_pipeline, monkeypatch) -> None:
@@ -48,8 +51,10 @@ def test_every_answer_of_the_shipped_model_is_a_verbatim_cited_span(demo_pipelin
     monkeypatch.setattr(demo_pipeline.settings, "secondary_ratio", 0.0)  # every candidate, to check each span
     n_answers = 0
     for result in results:
-        # up to ten candidates a question: a model sure of its answer leaves few distinct spans after deduplication
-        for a in demo_pipeline.read(result.question, result.passages, max_answers=10, min_score=0.0):
+        # up to ten candidates a question from the top 8 passages (more than are served): a model sure of its
+        # answer leaves few distinct spans after deduplication
+        passages = demo_pipeline.retrieve(result.question, 8, demo_pipeline.settings.retriever)
+        for a in demo_pipeline.read(result.question, passages, max_answers=10, min_score=0.0):
             n_answers += 1
             assert documents[a.doc_id].text[a.start : a.end] == a.text
             assert a.passage.text[a.span_in_passage.start : a.span_in_passage.end] == a.text
