@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,26 @@ def test_collected_summaries_become_a_report_and_a_doc_section(tmp_path) -> None
         section
     )
     assert "--from-summaries" in section  # the command that made it
+
+
+def test_each_top_k_is_calibrated_with_the_same_sets_and_sample(tmp_path, monkeypatch) -> None:
+    calls, real_run = [], top_k.subprocess.run
+
+    def fake_run(cmd, **kw):
+        if cmd[:2] != ["qa", "calibrate"]:  # the report's own calls (git, for the code version)
+            return real_run(cmd, **kw)
+        calls.append(cmd)
+        k = int(cmd[cmd.index("--top-k") + 1])
+        Path(cmd[cmd.index("--summary") + 1]).write_text(json.dumps(summary(k, 0.7 + k / 1000, (k, 90))))
+
+    monkeypatch.setattr(top_k.subprocess, "run", fake_run)
+    out = tmp_path / "top-k.json"
+    sets = ["--set", "a.jsonl:retrieved", "--set", "b.json:oracle"]
+    top_k.main(["--top-k", "5", "3", "--limit", "50", *sets, "--qa", "qa", "--out", str(out)])
+    assert [c[c.index("--top-k") + 1] for c in calls] == ["5", "3"]
+    for c in calls:
+        assert c[:2] == ["qa", "calibrate"] and c[c.index("--limit") + 1] == "50"
+        assert [c[i + 1] for i, x in enumerate(c) if x == "--set"] == ["a.jsonl:retrieved", "b.json:oracle"]
+    assert [r["top_k"] for r in json.loads(out.read_text())["rows"]] == [3, 5]
+    with pytest.raises(SystemExit):  # no sets: refused before any calibration runs
+        top_k.main(["--top-k", "3", "--out", str(out)])
