@@ -51,6 +51,11 @@ def _row(cells: list[Any]) -> str:
     return "| " + " | ".join(str(c) for c in cells) + " |"
 
 
+def _short_set_name(name: str) -> str:
+    """A calibration set's name for a table column: its description without the parenthesis."""
+    return SET_NAMES.get(name, name).split(" (")[0]
+
+
 def _setting(row: dict[str, Any]) -> str:
     hw = row.get("heuristic_weight")
     mix = f"heuristic share {hw}, " if hw is not None else ""
@@ -287,7 +292,7 @@ def top_k_section(report: dict[str, Any] | None) -> list[str]:
         "F1 (wrong answers) per set. Reading time is measured by the latency benchmarks, not here (the "
         "calibration runs share the machine with one another):",
         "",
-        _row(["top_k", "mean F1", "setting", *[SET_NAMES.get(n, n).split(" (")[0] for n in names], "wrong"]),
+        _row(["top_k", "mean F1", "setting", *[_short_set_name(n) for n in names], "wrong"]),
         "|---:|---:|---|" + "---:|" * (len(names) + 1),
     ]
     for r in report["rows"]:
@@ -385,7 +390,7 @@ def listing_section(trained: dict[str, Any] | None) -> list[str]:
         "mean F1 (per question, the mean F1 of what is listed; an unanswerable question scores 1 when nothing is "
         "listed), so it changes neither the first answer nor abstention.",
         "",
-        _row(["secondary ratio", *[SET_NAMES.get(n, n).split(" (")[0] for n in names], "mean list F1"]),
+        _row(["secondary ratio", *[_short_set_name(n) for n in names], "mean list F1"]),
         "|---:|" + "---:|" * (len(names) + 1),
     ]
     for r in curve:
@@ -461,7 +466,7 @@ def reader_doc() -> str:
             continue
         names = list(curve[0]["sets"])
         lines += [f"### Threshold curve, {label} reader (its chosen retrieval weight)", ""]
-        lines.append(_row(["threshold", *[SET_NAMES.get(n, n).split(" (")[0] for n in names], "mean F1"]))
+        lines.append(_row(["threshold", *[_short_set_name(n) for n in names], "mean F1"]))
         lines.append("|---:|" + "---:|" * (len(names) + 1))
         for r in curve:
             lines.append(_row([r["threshold"], *[_f(r["sets"][n]["f1"]) for n in names], _f(r["mean_f1"])]))
