@@ -145,6 +145,26 @@ def check_overflow_windows(tokenizer: PreTrainedTokenizerBase, max_length: int =
         )
 
 
+def joins_word(text: str, i: int) -> bool:
+    """Whether a span edge at character `i` of `text` would cut a word: the characters either side are letters
+    or digits ("SR|C"), or a decimal point or thousands comma inside a number ("12|.1", "12.|1", "1,|171")."""
+    if i <= 0 or i >= len(text):
+        return False
+    left, right = text[i - 1], text[i]
+    if left.isalnum() and right.isalnum():
+        return True
+    if right in ".," and left.isdigit() and i + 1 < len(text) and text[i + 1].isdigit():
+        return True
+    return left in ".," and right.isdigit() and i >= 2 and text[i - 2].isdigit()
+
+
+def word_edges(text: str, offsets: Sequence[tuple[int, int]]) -> tuple[list[bool], list[bool]]:
+    """For each token of a window over `text` (character `offsets`), whether a span may start at it and whether
+    one may end at it: only where the edge does not cut a word. WordPiece splits rare words ("SRC" is "sr",
+    "##c"), and a span ending inside one misquotes the source: the shipped reader answered "SR" for "SRC"."""
+    return [not joins_word(text, a) for a, _ in offsets], [not joins_word(text, b) for _, b in offsets]
+
+
 def best_spans(
     start_logits: torch.Tensor,
     end_logits: torch.Tensor,
@@ -152,9 +172,13 @@ def best_spans(
     max_answer_tokens: int,
     top_n: int = 20,
     cls_index: int = 0,
+    can_start: Sequence[bool] | None = None,
+    can_end: Sequence[bool] | None = None,
 ) -> tuple[list[tuple[int, int, float, float, float]], float]:
     """Valid spans of one window, best first, as (start_token, end_token, score, p_start, p_end), and the
-    window's no-answer score. Valid: start <= end < start + max_answer_tokens, both inside the context."""
+    window's no-answer score. Valid: start <= end < start + max_answer_tokens, both inside the context, the start
+    where `can_start` allows one and the end where `can_end` does (every token when they are None). The
+    probabilities stay those of the model's softmax over the whole context: the edges only choose among spans."""
     import torch
 
     allowed = torch.tensor(list(context_mask), dtype=torch.bool)
@@ -166,9 +190,13 @@ def best_spans(
     p_start = torch.softmax(start_logits.float().masked_fill(~with_cls, neg), dim=-1)
     p_end = torch.softmax(end_logits.float().masked_fill(~with_cls, neg), dim=-1)
     null = float(p_start[cls_index] * p_end[cls_index])
-    k = min(top_n, int(allowed.sum()))
-    starts = torch.topk(p_start.masked_fill(~allowed, -1.0), k).indices
-    ends = torch.topk(p_end.masked_fill(~allowed, -1.0), k).indices
+    start_ok = allowed if can_start is None else allowed & torch.tensor(list(can_start), dtype=torch.bool)
+    end_ok = allowed if can_end is None else allowed & torch.tensor(list(can_end), dtype=torch.bool)
+    k = min(top_n, int(start_ok.sum()), int(end_ok.sum()))
+    if k == 0:
+        return [], null
+    starts = torch.topk(p_start.masked_fill(~start_ok, -1.0), k).indices
+    ends = torch.topk(p_end.masked_fill(~end_ok, -1.0), k).indices
     scores = p_start[starts][:, None] * p_end[ends][None, :]
     length = ends[None, :] - starts[:, None]
     scores = scores.masked_fill((length < 0) | (length >= max_answer_tokens), -1.0)
@@ -384,8 +412,16 @@ class TransformersReader:
                 (input_ids[w] == tokenizer.cls_token_id).nonzero() if tokenizer.cls_token_id is not None else []
             )
             cls_index = int(cls_positions[0]) if len(cls_positions) else 0
+            can_start, can_end = word_edges(chunk.text, windows.offsets[w])
             spans, null = best_spans(
-                start_logits[w], end_logits[w], windows.context_mask[w], self.max_answer_tokens, self.top_n, cls_index
+                start_logits[w],
+                end_logits[w],
+                windows.context_mask[w],
+                self.max_answer_tokens,
+                self.top_n,
+                cls_index,
+                can_start,
+                can_end,
             )
             kept = 0
             for s, e, score, p_start, p_end in spans:

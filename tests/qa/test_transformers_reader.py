@@ -21,6 +21,8 @@ from qa.readers.transformers_reader import (
     TransformersReader,
     best_spans,
     encode_windows,
+    joins_word,
+    word_edges,
 )
 from tests.qa.tiny_bert import minilm_tokenizer, tiny_bert_config
 
@@ -172,6 +174,64 @@ def test_best_spans_orders_and_limits() -> None:
     assert [x[2] for x in spans] == sorted((x[2] for x in spans), reverse=True)
     total = sum(x[2] for x in spans)
     assert 0.0 < null < 1.0 and total <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "cut", "expected"),
+    [
+        ("inhibits SRC.", "inhibits SR", True),  # inside a word (WordPiece: "sr", "##c")
+        ("inhibits SRC.", "inhibits SRC", False),
+        ("was 12.1 months", "was 12", True),  # inside a decimal number
+        ("was 12.1 months", "was 12.", True),
+        ("in 1,171 patients", "in 1,", True),  # inside a thousands group
+        ("rash (73%), fatigue", "rash (73%)", False),
+        ("in 2019, 45 patients", "in 2019", False),  # a comma before a space ends the number
+        ("the anti-VEGF arm", "the anti", False),  # a hyphen is an edge
+        ("ends here.", "ends here.", False),  # the end of the text
+    ],
+)
+def test_joins_word_says_where_an_edge_would_cut_a_word_or_number(text: str, cut: str, expected: bool) -> None:
+    assert text.startswith(cut)
+    assert joins_word(text, len(cut)) is expected
+    assert joins_word(text, 0) is False
+
+
+def test_word_edges_mark_token_edges_that_cut_words() -> None:
+    text = "SRC at 12.1"
+    offsets = [(0, 2), (2, 3), (4, 6), (7, 9), (9, 10), (10, 11)]  # sr ##c at 12 . 1
+    can_start, can_end = word_edges(text, offsets)
+    assert can_start == [True, False, True, True, False, False]
+    assert can_end == [False, True, True, False, False, True]
+
+
+def test_best_spans_keeps_only_the_allowed_edges_and_the_models_probabilities() -> None:
+    import torch
+
+    start = torch.tensor([0.0, 5.0, 1.0, 0.0])
+    end = torch.tensor([0.0, 6.0, 2.0, 0.0])
+    mask = [False, True, True, True]
+    free, null = best_spans(start, end, mask, max_answer_tokens=3, top_n=3)
+    assert free[0][:2] == (1, 1)
+    edged, edged_null = best_spans(
+        start, end, mask, max_answer_tokens=3, top_n=3, can_start=[True] * 4, can_end=[True, False, True, True]
+    )
+    assert edged[0][:2] == (1, 2)  # the end the model preferred cuts a word: the next allowed one
+    assert all(e != 1 for _, e, *_ in edged)
+    assert edged_null == null  # one softmax over the window either way
+    assert edged[0][2] == pytest.approx(next(x[2] for x in free if x[:2] == (1, 2)))
+    assert best_spans(start, end, mask, 3, 3, can_start=[False] * 4) == ([], null)
+
+
+def test_an_answer_never_ends_or_starts_inside_a_word(reader: TransformersReader) -> None:
+    """The marker model ends its span on "tiger"; in "tigerfish" ("tiger", "##fish") that would cut the word."""
+    text = f"{FILLER}. Result: {START} dose was 300 mg {END}fish. Closing words."
+    doc = Document(id="d1", text=text)
+    answers = reader.run("What was the dose?", passages_for(doc, [(0, len(text))]), {"d1": doc})
+    check_invariants(answers, {"d1": doc})
+    assert answers
+    for a in answers:
+        assert not joins_word(text, a.start) and not joins_word(text, a.end), a.text
+    assert all(not a.text.endswith(END) for a in answers)
 
 
 def test_missing_folder_is_a_clear_model_load_error(tmp_path: Path) -> None:
