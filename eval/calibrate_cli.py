@@ -218,6 +218,7 @@ def calibrate_command(
     )
     alone = best([r for r in rows if r["heuristic_weight"] is None])
     mixed = [r for r in rows if r["heuristic_weight"] is not None]
+    best_mix = best(mixed) if mixed else None
     chosen = best(rows)
     # The listing is chosen after the top answer and abstention are: it changes neither.
     listing_alone = secondary_sweep(collected, alone, ratios, settings.max_answers)
@@ -225,6 +226,11 @@ def calibrate_command(
         listing_alone if chosen is alone else secondary_sweep(collected, chosen, ratios, settings.max_answers)
     )
     secondary_alone, secondary_chosen = best_secondary(listing_alone), best_secondary(listing_chosen)
+    listing_mix = None
+    if best_mix is not None:
+        listing_mix = (
+            listing_chosen if best_mix is chosen else secondary_sweep(collected, best_mix, ratios, settings.max_answers)
+        )
 
     def curve(row: dict) -> list[dict]:
         """Every threshold at the row's weights: how answering trades against abstaining."""
@@ -244,7 +250,7 @@ def calibrate_command(
         "best": chosen,
         "best_reader_alone": alone,
         # The best mix with the heuristic reader, reported even when the reader alone wins (the README shows both).
-        "best_combined": best(mixed) if mixed else None,
+        "best_combined": best_mix,
         "curve": curve(chosen),
         "curve_reader_alone": curve(alone),
         "max_answers": settings.max_answers,
@@ -297,17 +303,20 @@ def calibrate_command(
             "sets": alone["sets"],
             "listing": secondary_alone,
         }
-        if combined and chosen["heuristic_weight"] is not None:
+        if best_mix is not None and listing_mix is not None:
+            # What `--reader combined` runs (CombinedReader.warm_up), written whichever reader won: the README
+            # reports this mix beside the reader alone, so a user who picks it gets the setting reported.
+            secondary_mix = best_secondary(listing_mix)
             calibration["combined"] = {
-                "heuristic_weight": chosen["heuristic_weight"],
-                "min_answer_score": chosen["threshold"],
-                "retrieval_weight": chosen["retrieval_weight"],
-                "coverage_exponent": chosen["coverage_exponent"],
-                "secondary_ratio": secondary_chosen["secondary_ratio"],
-                "mean_utility": chosen["mean_utility"],
-                "mean_f1": chosen["mean_f1"],
-                "sets": chosen["sets"],
-                "listing": secondary_chosen,
+                "heuristic_weight": best_mix["heuristic_weight"],
+                "min_answer_score": best_mix["threshold"],
+                "retrieval_weight": best_mix["retrieval_weight"],
+                "coverage_exponent": best_mix["coverage_exponent"],
+                "secondary_ratio": secondary_mix["secondary_ratio"],
+                "mean_utility": best_mix["mean_utility"],
+                "mean_f1": best_mix["mean_f1"],
+                "sets": best_mix["sets"],
+                "listing": secondary_mix,
             }
         target = write_calibration / CALIBRATION_FILE
         target.write_text(json.dumps(calibration, indent=1) + "\n", encoding="utf-8")

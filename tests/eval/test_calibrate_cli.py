@@ -93,3 +93,50 @@ def test_from_candidates_refuses_other_weights_and_sets_beside_it(tmp_path: Path
     result = runner.invoke(app, ["calibrate", "--from-candidates", str(tmp_path / "bad.gz"), "--out", str(out)])
     assert result.exit_code == 2 and "bad.gz" in result.output
     assert not out.exists()
+
+
+def test_the_best_mix_is_written_for_the_combined_reader_even_when_the_reader_alone_wins(tmp_path: Path) -> None:
+    """`--reader combined` runs calibration.json's "combined" setting: it must be the mix the report (and the
+    README) gives as best_combined, not left out because the trained reader alone scored higher."""
+    model = tmp_path / "reader"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"weights")
+
+    def heur(span: str, p: float, doc: str = "d"):
+        start = TEXT.index(span)
+        return make_answer("q", TEXT, doc, f"{doc}#0", 0, len(TEXT), start, start + len(span), "heuristic", p)
+
+    sets = {
+        "a:retrieved": [
+            QuestionCandidates("1", ("16.4 months",), [cand("16.4 months", 0.7)], {"d": 1}, [heur("25.8%", 0.9)], 12),
+            QuestionCandidates("2", ("25.8%",), [cand("25.8%", 0.6)], {"d": 1}, [heur("25.8%", 0.8)], 12),
+        ],
+    }
+    meta = {
+        "reader": "combined",
+        "combined": True,
+        "reader_model": str(model),
+        "weights_digest": weights_digest(model),
+        "top_k": 3,
+        "expand_documents": 0,
+        "max_answers": 3,
+        "reader_precision": "bf16",
+        "limit": 300,
+        "seed": 0,
+        "timing": {},
+    }
+    path = tmp_path / "candidates.json.gz"
+    write_candidates(path, sets, meta)
+    out = tmp_path / "report.json"
+    result = runner.invoke(
+        app, ["calibrate", "--from-candidates", str(path), "--out", str(out), "--write-calibration", str(model)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["best"]["heuristic_weight"] is None  # the trained reader alone answers both
+    mix = report["best_combined"]
+    assert mix is not None and mix["heuristic_weight"] is not None
+    written = json.loads((model / "calibration.json").read_text())["combined"]
+    assert written["heuristic_weight"] == mix["heuristic_weight"]
+    assert (written["min_answer_score"], written["retrieval_weight"]) == (mix["threshold"], mix["retrieval_weight"])
+    assert written["mean_f1"] == mix["mean_f1"] <= report["best"]["mean_f1"]

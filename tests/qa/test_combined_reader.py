@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qa.answers import make_answer
+from qa.ranking import combine_with_retrieval
 from qa.readers.combined import CombinedReader, combine_candidates
 
 TEXT = "OS was 16.4 months with STRIDE. Grade 3 events occurred in 25.8% of patients."
@@ -37,6 +38,19 @@ def test_weights_zero_and_one_are_each_reader_alone() -> None:
     assert {a.text: a.score for a in combine_candidates(trained, heuristic, 1.0)} == {"16.4 months": 0.0, "25.8%": 0.9}
     other_doc = [cand("16.4 months", 0.9, "heuristic", doc="e")]
     assert combine_candidates(trained, other_doc, 0.5)[0].score == pytest.approx(0.45)  # other document: no agreement
+
+
+def test_the_mix_is_the_reader_score_that_the_retrieval_interpolation_reads() -> None:
+    """With a retrieval weight above 0 the final score interpolates `reader_score`: it must be the mix, not the
+    proposing reader's own score (the heuristic's 0.9 here would outrank the span both readers agree on)."""
+    trained = [cand("16.4 months", 0.6, "transformers"), cand("Grade 3", 0.1, "transformers")]
+    heuristic = [cand("16.4 months", 0.7, "heuristic"), cand("25.8%", 0.9, "heuristic")]
+    mixed = combine_candidates(trained, heuristic, 0.25)
+    assert all(a.reader_score == a.score for a in mixed)
+    final = combine_with_retrieval(mixed, {"d": 1}, 0.2)
+    best = max(final, key=lambda a: a.score)
+    assert best.text == "16.4 months"
+    assert best.score == pytest.approx(0.8 * (0.75 * 0.6 + 0.25 * 0.7) + 0.2 * 1.0)
 
 
 class Fixed:
