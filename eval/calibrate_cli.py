@@ -226,11 +226,6 @@ def calibrate_command(
         listing_alone if chosen is alone else secondary_sweep(collected, chosen, ratios, settings.max_answers)
     )
     secondary_alone, secondary_chosen = best_secondary(listing_alone), best_secondary(listing_chosen)
-    listing_mix = None
-    if best_mix is not None:
-        listing_mix = (
-            listing_chosen if best_mix is chosen else secondary_sweep(collected, best_mix, ratios, settings.max_answers)
-        )
 
     def curve(row: dict) -> list[dict]:
         """Every threshold at the row's weights: how answering trades against abstaining."""
@@ -303,10 +298,14 @@ def calibrate_command(
             "sets": alone["sets"],
             "listing": secondary_alone,
         }
-        if best_mix is not None and listing_mix is not None:
+        if best_mix is not None:
             # What `--reader combined` runs (CombinedReader.warm_up), written whichever reader won: the README
             # reports this mix beside the reader alone, so a user who picks it gets the setting reported.
-            secondary_mix = best_secondary(listing_mix)
+            secondary_mix = (
+                secondary_chosen
+                if best_mix is chosen
+                else best_secondary(secondary_sweep(collected, best_mix, ratios, settings.max_answers))
+            )
             calibration["combined"] = {
                 "heuristic_weight": best_mix["heuristic_weight"],
                 "min_answer_score": best_mix["threshold"],

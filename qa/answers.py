@@ -124,6 +124,7 @@ class Answer:
         return replace(self, citation=Citation.of(doc))
 
     def with_score(self, score: float, **details: float) -> Answer:
+        """The final score changed (retrieval interpolation); the reader's own score stays as it was."""
         return Answer(
             **{
                 **{f: getattr(self, f) for f in self.__dataclass_fields__},
@@ -131,6 +132,11 @@ class Answer:
                 "details": {**self.details, **details},
             }
         )
+
+    def with_reader_score(self, score: float, **details: float) -> Answer:
+        """The reader's own score changed (a reader that rescores another's spans): both fields, since the
+        retrieval interpolation (`qa.ranking.combine_with_retrieval`) reads `reader_score`."""
+        return replace(self.with_score(score, **details), reader_score=score)
 
 
 def make_answer(

@@ -25,7 +25,6 @@ scoring) is printed and written with its wrong answers. Reads no model: the cand
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import re
 import statistics
 import sys
@@ -98,13 +97,9 @@ def transform(variant: str) -> Transform:
 
 
 def rescored(answers: Sequence[Answer], f: Transform) -> list[Answer]:
-    """Each answer with `f`'s value as its reader score and its score (the trained reader's candidates carry the
-    same value in both; the retrieval interpolation reads `reader_score`)."""
-    out = []
-    for a in answers:
-        s = f(a)
-        out.append(dataclasses.replace(a, score=s, reader_score=s))
-    return out
+    """Each answer with `f`'s value as its reader score (and score: the trained reader's candidates carry the same
+    value in both)."""
+    return [a.with_reader_score(f(a)) for a in answers]
 
 
 def medians(sets: dict[str, list[QuestionCandidates]]) -> dict[str, dict[str, dict[str, float]]]:

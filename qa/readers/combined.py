@@ -10,7 +10,6 @@ chosen together by `qa calibrate` on several dev sets (`eval.calibration`), as f
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from index.documents import Document
@@ -43,10 +42,8 @@ def combine_candidates(
             continue
         seen.add(key)
         t, h = _overlap_score(ans, trained), _overlap_score(ans, heuristic)
-        mixed = (1 - a) * t + a * h
-        # The mix is this reader's own score: the retrieval interpolation (`combine_with_retrieval`) reads
-        # `reader_score`, which would otherwise still be the proposing reader's unmixed score.
-        out.append(replace(ans.with_score(mixed, trained=t, heuristic=h), reader_score=mixed))
+        # The mix is this reader's own score, not the proposing reader's.
+        out.append(ans.with_reader_score((1 - a) * t + a * h, trained=t, heuristic=h))
     out.sort(key=lambda x: (-x.score, x.doc_id, x.start, x.end))
     return out if max_answers is None else out[:max_answers]
 
