@@ -62,6 +62,16 @@ def register(app: typer.Typer) -> None:
         negative_ratio: Annotated[
             float, typer.Option("--negative-ratio", min=0.0, help="Windows without the answer per answer window.")
         ] = 1.0,
+        hard_negatives: Annotated[
+            float,
+            typer.Option(
+                "--hard-negatives",
+                min=0.0,
+                max=1.0,
+                help="Share of those windows chosen as the question's hardest (most of its rare words, as retrieval "
+                "would pick them) instead of at random; 0 draws them all at random.",
+            ),
+        ] = 0.0,
         unanswerable_ratio: Annotated[
             float,
             typer.Option(
@@ -128,6 +138,7 @@ def register(app: typer.Typer) -> None:
                 max_length=max_length,
                 stride=stride,
                 negative_ratio=negative_ratio,
+                hard_negative_share=hard_negatives,
                 unanswerable_ratio=unanswerable_ratio,
                 swap_ratio=swap_ratio,
                 seed=seed,

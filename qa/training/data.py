@@ -5,7 +5,8 @@ preprocessing does), with the same question fitting, truncation and stride as th
 so training sees the windows the service reads. A window holding the whole answer is labelled with the
 answer's first and last tokens; any other window is labelled (0, 0), the no-answer position (CLS). All
 answer-bearing windows are kept and, per question, `negative_ratio` times as many windows without the answer
-are drawn with the seed.
+are drawn with the seed; `hard_negative_share` of them are instead the question's hardest ones (`hardest_negatives`:
+the windows that share the most of the question's rare words, as retrieval would hand them to the reader).
 
 Windows are stored unpadded (int32 token ids): a batch is padded to its own longest window (`collate`), and
 `length_grouped_batches` puts windows of similar length together, so a step pays for the tokens it has.
@@ -275,6 +276,7 @@ class WindowStats:
     positive: int = 0
     negative_seen: int = 0
     negative_kept: int = 0
+    negative_hard: int = 0
     examples_without_answer_window: int = 0
     tokens_kept: int = 0
 
@@ -340,6 +342,40 @@ def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int, mega
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
+def content_token_mask(tokenizer: PreTrainedTokenizerBase) -> np.ndarray:
+    """For each vocabulary id, whether the token can carry a question's topic: a piece of at least two letters or
+    digits that is not a function word or a special token (WordPiece "##", BPE "Ġ" and SentencePiece "▁" marks
+    removed first)."""
+    vocab = tokenizer.get_vocab()
+    special = set(tokenizer.all_special_tokens)
+    mask = np.zeros(max(vocab.values()) + 1, dtype=bool)
+    for token, i in vocab.items():
+        word = token.removeprefix("##").lstrip("Ġ▁")
+        mask[i] = token not in special and len(word) >= 2 and word.isalnum() and word.lower() not in FUNCTION_WORDS
+    return mask
+
+
+def hardest_negatives(
+    question_ids: set[int], window_ids: Sequence[set[int]], candidates: Sequence[int], n: int
+) -> list[int]:
+    """The `n` of `candidates` (indices into `window_ids`, each window's content-token ids) that share the most of
+    `question_ids`, each shared token weighted by its inverse frequency among all the windows (a word every
+    window of the paper uses tells none of them apart); ties keep the earlier window."""
+    if n <= 0 or not candidates:
+        return []
+    total = len(window_ids)
+    df: dict[int, int] = defaultdict(int)
+    for ids in window_ids:
+        for t in ids & question_ids:
+            df[t] += 1
+    weight = {t: np.log((total + 1) / (d + 0.5)) for t, d in df.items()}
+
+    def overlap(w: int) -> float:
+        return float(sum(weight[t] for t in window_ids[w] & question_ids))
+
+    return sorted(sorted(candidates, key=lambda w: -overlap(w))[:n])
+
+
 def _fit_questions(tokenizer: PreTrainedTokenizerBase, questions: Sequence[str], max_tokens: int) -> list[str]:
     """`fit_question` for many questions in one tokenizer call."""
     enc = tokenizer(list(questions), add_special_tokens=False, return_offsets_mapping=True)
@@ -355,6 +391,34 @@ def max_safe_stride(tokenizer: PreTrainedTokenizerBase, max_length: int) -> int:
     return (max_length - max_length // 4 - tokenizer.num_special_tokens_to_add(pair=True)) // 2
 
 
+def _hard_negatives(
+    enc: Any, wins: Sequence[int], negative: Sequence[int], ex: SquadExample, content: np.ndarray, n: int
+) -> list[int]:
+    """`hardest_negatives` over one example's windows of a batched encoding `enc`, leaving out the negative
+    windows whose context holds the answer's text (case aside)."""
+    if n <= 0:
+        return []
+    question: set[int] = set()
+    window_ids: list[set[int]] = []
+    for w in wins:
+        ids = np.asarray(enc["input_ids"][w])
+        seq = enc.sequence_ids(w)
+        keep = (ids < len(content)) & content[np.minimum(ids, len(content) - 1)]
+        if not question:
+            question = {int(t) for t, q, k in zip(ids, seq, keep, strict=True) if q == 0 and k}
+        window_ids.append({int(t) for t, c, k in zip(ids, seq, keep, strict=True) if c == 1 and k})
+    answer = ex.answers[0][0].lower() if ex.answers else None
+    position = {w: i for i, w in enumerate(wins)}
+    candidates = []
+    for w in negative:
+        if answer:
+            offsets = [o for o, c in zip(enc["offset_mapping"][w], enc.sequence_ids(w), strict=True) if c == 1]
+            if offsets and answer in ex.context[offsets[0][0] : offsets[-1][1]].lower():
+                continue
+        candidates.append(position[w])
+    return [wins[i] for i in hardest_negatives(question, window_ids, candidates, min(n, len(candidates)))]
+
+
 def build_features(
     tokenizer: PreTrainedTokenizerBase,
     examples: Sequence[SquadExample],
@@ -363,12 +427,18 @@ def build_features(
     negative_ratio: float = 1.0,
     seed: int = 13,
     on_progress: Callable[[int], None] = lambda _n: None,
+    hard_negative_share: float = 0.0,
 ) -> TrainingFeatures:
     """Windows and labels for every example: all answer-bearing windows, plus about `negative_ratio` windows
     without the answer per answer-bearing window of the same question (at least `negative_ratio` for a
-    question with none), drawn with `seed`."""
+    question with none), drawn with `seed`. Of those, `hard_negative_share` (on average) are the question's hardest
+    (`hardest_negatives`) among the windows whose text does not hold the answer's words elsewhere (such a window is
+    more likely an unmarked answer than a negative); the rest are drawn as before."""
     if negative_ratio < 0:
         raise ValueError(f"negative_ratio must be >= 0, got {negative_ratio}")
+    if not 0 <= hard_negative_share <= 1:
+        raise ValueError(f"hard_negative_share must be in [0, 1], got {hard_negative_share}")
+    content = content_token_mask(tokenizer) if hard_negative_share > 0 else None
     if stride > max_safe_stride(tokenizer, max_length):
         raise ValueError(
             f"stride {stride} is too large for windows of {max_length} tokens (at most "
@@ -408,7 +478,11 @@ def build_features(
             negative = [w for w, lab in zip(wins, labelled, strict=True) if lab == NO_ANSWER]
             want = negative_ratio * max(1, len(positive))
             n_neg = min(len(negative), draw_count(rng, want))
-            chosen = sorted(positive + rng.sample(negative, n_neg))
+            hard: list[int] = []
+            if content is not None:
+                hard = _hard_negatives(enc, wins, negative, ex, content, draw_count(rng, hard_negative_share * n_neg))
+            rest = [w for w in negative if w not in hard]
+            chosen = sorted(positive + hard + rng.sample(rest, n_neg - len(hard)))
             label_of = dict(zip(wins, labelled, strict=True))
             for w in chosen:
                 ids = np.asarray(enc["input_ids"][w], dtype=np.int32)
@@ -426,6 +500,7 @@ def build_features(
             stats.positive += len(positive)
             stats.negative_seen += len(negative)
             stats.negative_kept += n_neg
+            stats.negative_hard += len(hard)
             stats.examples_without_answer_window += answer is not None and not positive
         on_progress(len(block))
     return TrainingFeatures(

@@ -45,6 +45,7 @@ def reproduce_command(training: dict[str, Any], output: str = "var/reader", base
         f"--unanswerable-ratio {h.get('unanswerable_ratio', 0.0)}",
         *([f"--swap-ratio {h['swap_ratio']}"] if h.get("swap_ratio") else []),
         f"--negative-ratio {h['negative_ratio']}",
+        *([f"--hard-negatives {h['hard_negative_share']}"] if h.get("hard_negative_share") else []),
         f"--batch-size {h['batch_size']}",
         f"--lr {h['lr']}",
         f"--max-length {h['max_length']}",
@@ -168,7 +169,9 @@ def render(training: dict[str, Any], calibration: dict[str, Any] | None) -> str:
     lines += [
         "",
         f"Windows: {win['kept']} kept of {win['windows']} ({win['positive']} with the answer, "
-        f"{win['negative_kept']} without; {win.get('unanswerable_examples', 0)} unanswerable questions made by "
+        f"{win['negative_kept']} without"
+        f"{f', {hard} of them the hardest of their question' if (hard := win.get('negative_hard')) else ''}; "
+        f"{win.get('unanswerable_examples', 0)} unanswerable questions made by "
         "pairing a question with another paragraph of its article"
         f"{swapped}), mean length "
         f"{win.get('mean_length', '?')} tokens.",

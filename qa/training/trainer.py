@@ -111,6 +111,7 @@ class TrainConfig:
     max_length: int = 256
     stride: int = 64
     negative_ratio: float = 1.0
+    hard_negative_share: float = 0.0
     unanswerable_ratio: float = 0.0
     swap_ratio: float = 0.0
     seed: int = 13
@@ -153,6 +154,8 @@ class TrainConfig:
             raise TrainingError(
                 "lr must be > 0, negative_ratio, unanswerable_ratio and swap_ratio >= 0 and warmup_ratio in [0, 1)"
             )
+        if not 0 <= self.hard_negative_share <= 1:
+            raise TrainingError(f"hard_negative_share must be in [0, 1], got {self.hard_negative_share}")
 
     def trajectory(self) -> dict[str, Any]:
         """What determines the weights; a checkpoint resumes only under the same values."""
@@ -166,6 +169,7 @@ class TrainConfig:
             "max_length": self.max_length,
             "stride": self.stride,
             "negative_ratio": self.negative_ratio,
+            **({"hard_negative_share": self.hard_negative_share} if self.hard_negative_share else {}),
             "unanswerable_ratio": self.unanswerable_ratio,
             "swap_ratio": self.swap_ratio,
             "replay_questions": self.replay_questions,
@@ -400,7 +404,14 @@ def run_training(config: TrainConfig, say: Say = lambda _m: None, progress: bool
     t_feat = time.perf_counter()
     with tqdm(total=len(examples), desc="windows", unit="q", disable=not progress, mininterval=5) as bar:
         features = build_features(
-            tokenizer, examples, config.max_length, config.stride, config.negative_ratio, config.seed, bar.update
+            tokenizer,
+            examples,
+            config.max_length,
+            config.stride,
+            config.negative_ratio,
+            config.seed,
+            bar.update,
+            config.hard_negative_share,
         )
     feature_s = time.perf_counter() - t_feat
     if len(features) == 0:

@@ -16,6 +16,9 @@ from qa.training.data import (
     SquadExample,
     TrainingDataError,
     build_features,
+    content_token_mask,
+    features_digest,
+    hardest_negatives,
     label_window,
     length_grouped_batches,
     load_squad,
@@ -131,6 +134,85 @@ def test_batched_builder_cuts_the_windows_the_reader_cuts(tokenizer) -> None:
     assert feats.example_index.tolist() == sorted(feats.example_index.tolist())
     types = feats.token_type_ids[0]
     assert types[0] == 0 and types[-1] == 1  # question segment, then context segment
+
+
+def test_hardest_negatives_rank_by_the_rare_words_they_share_with_the_question() -> None:
+    question = {1, 2, 3}  # 1 is in every window (no evidence), 2 in one, 3 in two
+    windows = [{1}, {1, 3}, {1, 2}, {1, 3, 9}, {1}]
+    assert hardest_negatives(question, windows, [0, 1, 2, 3, 4], 1) == [2]  # the rarest shared word
+    assert hardest_negatives(question, windows, [0, 1, 3, 4], 1) == [1]  # tie with 3: the earlier window
+    assert hardest_negatives(question, windows, [0, 1, 2, 3, 4], 3) == [1, 2, 3]  # in window order
+    assert hardest_negatives(question, windows, [0, 4], 5) == [0, 4]
+    assert hardest_negatives(question, windows, [0, 1], 0) == []
+
+
+def test_content_tokens_are_topic_words_not_function_words_or_pieces(tokenizer) -> None:
+    mask = content_token_mask(tokenizer)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("survival", "kinase", "the", "which", ",", "[CLS]", "##s")}
+    assert mask[ids["survival"]] and mask[ids["kinase"]]
+    assert not any(mask[ids[t]] for t in ("the", "which", ",", "[CLS]", "##s"))
+
+
+HARD_FILLER = " ".join(f"The cat sat on mat number {i} today." for i in range(12))
+
+
+def hard_example(context: str, answer: str) -> SquadExample:
+    return SquadExample(
+        "h", "Which enzyme did the fibrosarcoma cells express?", context, ((answer, context.index(answer)),), "d"
+    )
+
+
+def window_texts(tokenizer, feats, negatives_only: bool = True) -> list[str]:
+    return [
+        tokenizer.decode(feats.input_ids[i].tolist()).split("[SEP]")[1]
+        for i in range(len(feats))
+        if not negatives_only or int(feats.start_positions[i]) == 0
+    ]
+
+
+def test_hard_negatives_are_windows_sharing_the_question_s_rare_words(tokenizer) -> None:
+    decoy = "In fibrosarcoma cells the enzyme was not measured."
+    context = f"{HARD_FILLER} {decoy} {HARD_FILLER} The cells expressed telomerase. {HARD_FILLER}"
+    examples = [hard_example(context, "telomerase")]
+    assert len(build_features(tokenizer, examples, MAX_LENGTH, STRIDE).input_ids) == 4  # two hold the answer
+    # One answer-less window per answer window would keep 2: half of that keeps one, the hardest.
+    hard = build_features(tokenizer, examples, MAX_LENGTH, STRIDE, negative_ratio=0.5, seed=0, hard_negative_share=1)
+    assert hard.stats.negative_kept == hard.stats.negative_hard == 1
+    assert "fibrosarcoma" in window_texts(tokenizer, hard)[0]
+    found = 0
+    for seed in range(8):  # at random the decoy is one window of many
+        feats = build_features(tokenizer, examples, MAX_LENGTH, STRIDE, negative_ratio=0.5, seed=seed)
+        found += "fibrosarcoma" in window_texts(tokenizer, feats)[0]
+    assert found < 8
+
+
+def test_a_window_holding_the_answer_text_elsewhere_is_not_a_hard_negative(tokenizer) -> None:
+    # The second mention of the answer shares the question's words: more likely an unmarked answer than a negative.
+    echo = "Fibrosarcoma cells expressed telomerase again."
+    decoy = "Fibrosarcoma cells grew."
+    context = f"The cells expressed telomerase. {HARD_FILLER} {echo} {HARD_FILLER} {decoy} {HARD_FILLER}"
+    feats = build_features(
+        tokenizer,
+        [hard_example(context, "telomerase")],
+        MAX_LENGTH,
+        STRIDE,
+        negative_ratio=1,
+        seed=0,
+        hard_negative_share=1,
+    )
+    negatives = window_texts(tokenizer, feats)
+    assert len(negatives) == 1 and "fibrosarcoma cells grew" in negatives[0] and "telomerase" not in negatives[0]
+
+
+def test_no_hard_negatives_draws_what_the_builder_drew_before(tokenizer) -> None:
+    examples = [example((CONTEXT.index("kappa", 400), CONTEXT.index("kappa", 400) + 5)), example(None)]
+    before = build_features(tokenizer, examples, MAX_LENGTH, STRIDE, negative_ratio=1.5, seed=4)
+    zero = build_features(tokenizer, examples, MAX_LENGTH, STRIDE, negative_ratio=1.5, seed=4, hard_negative_share=0)
+    assert features_digest(before) == features_digest(zero) and zero.stats.negative_hard == 0
+    half = build_features(tokenizer, examples, MAX_LENGTH, STRIDE, negative_ratio=1.5, seed=4, hard_negative_share=0.5)
+    assert half.stats.negative_kept == before.stats.negative_kept  # the same number, some chosen differently
+    with pytest.raises(ValueError, match="hard_negative_share"):
+        build_features(tokenizer, examples, MAX_LENGTH, STRIDE, hard_negative_share=1.5)
 
 
 def test_a_stride_the_reader_would_clip_is_refused(tokenizer) -> None:

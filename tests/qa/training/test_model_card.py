@@ -61,6 +61,18 @@ def test_a_run_with_swapped_questions_says_so_and_its_command_reproduces_them() 
     assert "swapping a specific word of a question for one its passage never uses" in card
 
 
+def test_a_run_with_hard_negatives_says_so_and_its_command_reproduces_them() -> None:
+    training = shipped_training()
+    training.pop("base_training", None)
+    card = render(training, None)
+    assert "--hard-negatives" not in card and "hardest" not in card  # the shipped run drew them at random
+    training["hyperparameters"]["hard_negative_share"] = 0.5
+    training["windows"]["negative_hard"] = 1346
+    card = render(training, None)
+    assert "--hard-negatives 0.5" in card
+    assert f"{training['windows']['negative_kept']} without, 1346 of them the hardest of their question;" in card
+
+
 def test_a_calibration_that_charged_for_wrong_answers_says_what_it_chose_on() -> None:
     calibration = json.loads((SHIPPED / "calibration.json").read_text(encoding="utf-8"))
     assert "per wrong answer" not in render(shipped_training(), calibration)  # the shipped one: plain F1

@@ -204,6 +204,14 @@ def test_training_and_reading_import_no_search_code() -> None:
     assert done.returncode == 0, done.stderr[-2000:]
 
 
+def test_hard_negatives_join_the_trajectory_only_when_used(data, tmp_path) -> None:
+    plain = TrainConfig(train_paths=(data[0],), dev_paths=(data[1],), output_dir=tmp_path)
+    assert "hard_negative_share" not in plain.trajectory()  # checkpoints of earlier runs still resume
+    assert replace(plain, hard_negative_share=0.5).trajectory()["hard_negative_share"] == 0.5
+    with pytest.raises(TrainingError, match="hard_negative_share must be in"):
+        replace(plain, hard_negative_share=1.5)
+
+
 def test_refuses_test_splits_and_dev_contexts_seen_in_training(data, tmp_path) -> None:
     train, dev = load_squad(data[0]), load_squad(data[1])
     ok = TrainConfig(train_paths=(data[0],), dev_paths=(data[1],), output_dir=tmp_path)
