@@ -10,7 +10,8 @@ A source is a reader folder (its `model.safetensors`: the dev-best weights `qa t
 checkpoint file (`FOLDER/checkpoint/state.pt`: the weights of the run's last step). Every source must have the
 same tensors with the same shapes; the averaged folder takes config and tokenizer from the first folder source,
 and its `training.json` is that source's report with `weight_average` (each source, its step and the digest of
-its weights) and `final_dev` (the average's own scores) set.
+its weights; for a folder trained by another run than the first, that run's own report, so that its command can
+be given again) and `final_dev` (the average's own scores) set.
 """
 
 from __future__ import annotations
@@ -127,7 +128,14 @@ def average_readers(
             say=say,
         )
         final |= {name: result.summary() for name, result in results.items()}
-    report["weight_average"] = {"sources": [info for _, info in loaded], "rule": "uniform"}
+    sources = [info for _, info in loaded]
+    for info, path in zip(sources, paths, strict=True):
+        sibling = path / "training.json"
+        if path != folders[0] and not _is_checkpoint(path) and sibling.is_file():
+            run = json.loads(sibling.read_text(encoding="utf-8"))
+            if run.get("hyperparameters") != report.get("hyperparameters"):  # another run, not a copy of the first
+                info["run"] = {k: v for k, v in run.items() if k not in ("base_training", "weight_average")}
+    report["weight_average"] = {"sources": sources, "rule": "uniform"}
     report["final_dev"] = final if dev_paths else None
     (output / "training.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return report

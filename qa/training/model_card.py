@@ -114,6 +114,17 @@ def averaging_lines(training: dict[str, Any]) -> list[str]:
     ]
     rows = [[f"`{s['source']}`", s["kind"], s["step"], s["sha256"]] for s in average["sources"]]
     lines += _table(["source", "weights", "step", "sha256 (16)"], rows)
+    for source in average["sources"]:
+        if source.get("run"):  # a sibling run (same base, other recipe): how it was trained
+            lines += [
+                "",
+                f"`{source['source']}` came from its own run ({steps_run(source['run'])}, seed "
+                f"{source['run']['hyperparameters']['seed']}):",
+                "",
+                "```console",
+                reproduce_command(source["run"], source["source"], base=_last_base(training)),
+                "```",
+            ]
     command = ["qa average-readers", *(s["source"] for s in average["sources"])]
     command += [f"--dev {d['path']}" for d in training["data"]["dev"]]
     return [*lines, "", "```console", " \\\n    ".join([*command, "--output var/reader"]), "```"]

@@ -104,6 +104,40 @@ def test_the_model_card_says_what_was_averaged() -> None:
 
 
 @pytest.mark.model
+def test_a_sibling_run_s_report_goes_with_the_average(sources, tmp_path) -> None:
+    first, _, _ = sources
+    report = json.loads((first / "training.json").read_text())
+    sibling = tiny_reader(tmp_path / "sibling", 5)
+    copy = tiny_reader(tmp_path / "copy", 6)
+    (sibling / "training.json").write_text(json.dumps({**report, "hyperparameters": {"seed": 7}, "best_step": 9}))
+    (copy / "training.json").write_text(json.dumps(report))  # the first run's report: nothing new to say
+    averaged = average_readers([first, sibling, copy], tmp_path / "out")["weight_average"]["sources"]
+    assert "run" not in averaged[0] and "run" not in averaged[2]
+    assert averaged[1]["run"]["hyperparameters"] == {"seed": 7} and averaged[1]["step"] == 9
+
+
+def test_the_model_card_gives_a_sibling_run_s_command() -> None:
+    from qa.settings import PACKAGE_DIR
+
+    training = json.loads((PACKAGE_DIR / "data" / "reader" / "training.json").read_text(encoding="utf-8"))
+    training.pop("weight_average", None)
+    sibling = json.loads(json.dumps({k: v for k, v in training.items() if k != "base_training"}))
+    sibling["hyperparameters"] |= {"seed": 7, "hard_negative_share": 0.5}
+    training["weight_average"] = {
+        "rule": "uniform",
+        "sources": [
+            {"source": "var/reader-a", "kind": "dev-best weights", "step": 138, "sha256": "a" * 16},
+            {"source": "var/reader-b", "kind": "dev-best weights", "step": 276, "sha256": "b" * 16, "run": sibling},
+        ],
+    }
+    card = render(training, None)
+    own = card.index("`var/reader-b` came from its own run")
+    assert "seed 7" in card[own : own + 200]
+    assert "--hard-negatives 0.5" in card[own:] and "--output var/reader-b" in card[own:]
+    assert card.count("--hard-negatives") == 1  # the first source's run drew its negatives at random
+
+
+@pytest.mark.model
 def test_mismatched_or_unusable_sources_are_refused_by_name(sources, tmp_path) -> None:
     first, _, checkpoint = sources
     wider = tiny_reader(tmp_path / "wider", 4, hidden=48)
