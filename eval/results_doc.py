@@ -289,8 +289,10 @@ def top_k_section(report: dict[str, Any] | None) -> list[str]:
     lines = [
         "### Passages read (top_k), each at its own calibrated setting",
         "",
-        "F1 (wrong answers) per set. Reading time is measured by the latency benchmarks, not here (the "
-        "calibration runs share the machine with one another):",
+        "F1 (wrong answers) per set, measured at commit "
+        f"{report.get('code', {}).get('git_commit', '?')} ({report.get('created_at', '?')[:10]}) with that "
+        "commit's reader. Reading time is measured by the latency benchmarks, not here (the calibration runs "
+        "share the machine with one another):",
         "",
         _row(["top_k", "mean F1", "setting", *[_short_set_name(n) for n in names], "wrong"]),
         "|---:|---:|---|" + "---:|" * (len(names) + 1),

@@ -154,6 +154,16 @@ def test_coverage_section_shows_each_weighting_per_set() -> None:
     assert results_doc.coverage_section(None) == []
 
 
+def test_top_k_section_says_which_commit_s_reader_it_measured() -> None:
+    sets = {"seed_dev.jsonl:retrieved": {"f1": 0.7, "wrong": 3}}
+    row = {"top_k": 3, "mean_f1": 0.7, "wrong": 3, "sets": sets, "threshold": 0.25, "retrieval_weight": 0.2}
+    report = {"command": "python -m eval.bench.top_k", "rows": [row]}
+    report |= {"code": {"git_commit": "243add9"}, "created_at": "2026-12-04T17:42:01Z"}
+    text = "\n".join(results_doc.top_k_section(report))
+    assert "measured at commit 243add9 (2026-12-04) with that commit's reader" in text
+    assert "| 3 | 0.7000 |" in text and results_doc.top_k_section(None) == []
+
+
 def test_training_line_says_when_the_shipped_weights_are_an_average() -> None:
     from qa.settings import PACKAGE_DIR
 
