@@ -202,12 +202,20 @@ def epochs_by_data(stages: list[dict[str, Any]]) -> str:
     return ", then ".join(f"{e:.2f} epochs of {n} ({r})" for (n, e, _, _), r in zip(groups, runs, strict=True))
 
 
+def _sibling_run(run: dict[str, Any] | None) -> str:
+    """A source trained by a run of its own (not in the lineage above): its data, time and hardware."""
+    if not run:
+        return ""
+    data = " + ".join(Path(t["path"]).name for t in run["data"]["train"])
+    return f"; its own run: {data}, {run['wall_time_s'] / 3600:.1f} h on {run.get('device', 'cpu')}"
+
+
 def averaged_clause(training: dict[str, Any]) -> str:
     """What the shipped weights average, when they are a weight average (`qa average-readers`)."""
     average = training.get("weight_average")
     if not average:
         return ""
-    parts = [f"{s['source']} ({s['kind']}, step {s['step']})" for s in average["sources"]]
+    parts = [f"{s['source']} ({s['kind']}, step {s['step']}{_sibling_run(s.get('run'))})" for s in average["sources"]]
     return f"; the shipped weights are the {average['rule']} average of {len(parts)}: " + ", ".join(parts)
 
 

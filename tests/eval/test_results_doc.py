@@ -182,6 +182,11 @@ def test_training_line_says_when_the_shipped_weights_are_an_average() -> None:
         "; the shipped weights are the uniform average of 2: var/reader-stage8 (dev-best weights, step 400), "
         "var/reader-stage8/checkpoint/state.pt (last step of its run, step 1200)."
     )
+    sibling = {"data": {"train": [{"path": "x/covid-qa-train.json"}]}, "wall_time_s": 1552, "device": "cpu"}
+    training["weight_average"]["sources"][1] |= {"source": "var/reader-b", "kind": "dev-best weights", "run": sibling}
+    assert results_doc.training_line(training).endswith(
+        "var/reader-b (dev-best weights, step 1200; its own run: covid-qa-train.json, 0.4 h on cpu)."
+    )
 
 
 def test_epochs_are_counted_per_run_and_summed_over_runs_on_the_same_data() -> None:
