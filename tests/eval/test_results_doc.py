@@ -218,3 +218,23 @@ def test_hardware_is_counted_per_device_with_the_runs_on_each() -> None:
         "3.3 h on cpu (runs 1-2, 4, 2 threads, last run 11.2 windows/s) and 0.1 h on NVIDIA H200 (run 3, 4 threads, "
         "1037.8 windows/s)"
     )
+
+
+def test_windows_row_shows_the_whole_file_and_the_per_question_comparison() -> None:
+    report = {
+        "command": "python -m eval.bench.windows train.json",
+        "file": "train-v1.1.json",
+        "batched": {"questions": 87599, "seconds": 25.7, "questions_per_s": 3404.8, "windows_cut": 96487},
+        "reference": {
+            "questions": 2000,
+            "questions_per_s": 1223.6,
+            "batched_questions_per_s": 3001.2,
+            "speedup": 2.452,
+            "windows": 2417,
+            "same_windows": 2417,
+        },
+    }
+    (row,) = results_doc.windows_row(report)
+    assert "all of train-v1.1.json" in row and "3,405 questions/s (87,599 questions, 96,487 windows, in 25.7 s)" in row
+    assert "first 2,000: 1,224 questions/s" in row and "(2.452x), the same windows and labels on 2,417 of 2,417" in row
+    assert results_doc.windows_row(None) == []

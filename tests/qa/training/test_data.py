@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from common.errors import ModelLoadError
+from eval.bench.windows import reference_features
 from qa.readers.transformers_reader import check_overflow_windows, encode_windows
 from qa.training.data import (
     NO_ANSWER,
@@ -105,19 +106,6 @@ def test_features_label_the_answer_tokens_in_every_window_that_holds_it(tokenize
     assert all(int(e[i]) == 0 for i in range(len(feats)) if i not in positives)
     assert len(feats) == feats.stats.windows  # ratio 100 keeps every window
     assert max(feats.lengths) == MAX_LENGTH and feats.stats.tokens_kept == sum(feats.lengths)
-
-
-def reference_features(tokenizer, examples, max_length, stride):
-    """The previous builder, one `encode_windows` call per question (the reader's own windows): every window
-    with its label, unpadded."""
-    out = []
-    for ex in examples:
-        win = encode_windows(tokenizer, ex.question, [ex.context], max_length, stride)
-        for w in range(len(win)):
-            mask = win.encoding["attention_mask"][w].tolist()
-            ids = [t for t, m in zip(win.encoding["input_ids"][w].tolist(), mask, strict=True) if m]
-            out.append((ids, label_window(win.offsets[w], win.context_mask[w], ex.answer_span)))
-    return out
 
 
 def test_batched_builder_cuts_the_windows_the_reader_cuts(tokenizer) -> None:
