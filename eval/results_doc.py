@@ -217,7 +217,8 @@ def averaged_clause(training: dict[str, Any]) -> str:
     if not average:
         return ""
     parts = [f"{s['source']} ({s['kind']}, step {s['step']}{_sibling_run(s.get('run'))})" for s in average["sources"]]
-    return f"; the shipped weights are the {average['rule']} average of {len(parts)}: " + ", ".join(parts)
+    where = "folders of the machine that trained them; qa/data/reader/MODEL_CARD.md gives the command that makes each"
+    return f"; the shipped weights are the {average['rule']} average of {len(parts)} ({where}): " + ", ".join(parts)
 
 
 def windows_row(report: dict[str, Any] | None) -> list[str]:

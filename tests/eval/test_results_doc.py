@@ -179,7 +179,8 @@ def test_training_line_says_when_the_shipped_weights_are_an_average() -> None:
     }
     line = results_doc.training_line(training)
     assert line.endswith(
-        "; the shipped weights are the uniform average of 2: var/reader-stage8 (dev-best weights, step 400), "
+        "; the shipped weights are the uniform average of 2 (folders of the machine that trained them; "
+        "qa/data/reader/MODEL_CARD.md gives the command that makes each): var/reader-stage8 (dev-best weights, step 400), "
         "var/reader-stage8/checkpoint/state.pt (last step of its run, step 1200)."
     )
     sibling = {"data": {"train": [{"path": "x/covid-qa-train.json"}]}, "wall_time_s": 1552, "device": "cpu"}
