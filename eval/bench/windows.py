@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     if args.out:
         write_json(args.out, report)
-    if same != len(reference) or len(batched) != len(reference):
+    if batched != reference:
         raise SystemExit("the batched builder's windows differ from the previous builder's")
 
 

@@ -400,9 +400,10 @@ def _hard_negatives(
         return []
     question: set[int] = set()
     window_ids: list[set[int]] = []
+    sequences = {w: enc.sequence_ids(w) for w in wins}
     for w in wins:
         ids = np.asarray(enc["input_ids"][w])
-        seq = enc.sequence_ids(w)
+        seq = sequences[w]
         keep = (ids < len(content)) & content[np.minimum(ids, len(content) - 1)]
         if not question:
             question = {int(t) for t, q, k in zip(ids, seq, keep, strict=True) if q == 0 and k}
@@ -412,7 +413,7 @@ def _hard_negatives(
     candidates = []
     for w in negative:
         if answer:
-            offsets = [o for o, c in zip(enc["offset_mapping"][w], enc.sequence_ids(w), strict=True) if c == 1]
+            offsets = [o for o, c in zip(enc["offset_mapping"][w], sequences[w], strict=True) if c == 1]
             if offsets and answer in ex.context[offsets[0][0] : offsets[-1][1]].lower():
                 continue
         candidates.append(position[w])

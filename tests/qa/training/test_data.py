@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from common.errors import ModelLoadError
-from eval.bench.windows import reference_features
+from eval.bench.windows import batched_windows, reference_features
 from qa.readers.transformers_reader import check_overflow_windows, encode_windows
 from qa.training.data import (
     NO_ANSWER,
@@ -114,11 +114,7 @@ def test_batched_builder_cuts_the_windows_the_reader_cuts(tokenizer) -> None:
     examples += [SquadExample("q2", long_question, CONTEXT[:300], (("beta1", CONTEXT.index("beta1")),), "doc")]
     examples += [SquadExample("q3", "Short?", "tiny context", (), "doc2"), example(None)]
     feats = build_features(tokenizer, examples, MAX_LENGTH, STRIDE, negative_ratio=1000, seed=3)
-    ours = [
-        (feats.input_ids[i].tolist(), (int(feats.start_positions[i]), int(feats.end_positions[i])))
-        for i in range(len(feats))
-    ]
-    assert ours == reference_features(tokenizer, examples, MAX_LENGTH, STRIDE)
+    assert batched_windows(feats) == reference_features(tokenizer, examples, MAX_LENGTH, STRIDE)
     assert feats.example_index.tolist() == sorted(feats.example_index.tolist())
     types = feats.token_type_ids[0]
     assert types[0] == 0 and types[-1] == 1  # question segment, then context segment
